@@ -1,0 +1,39 @@
+"""cffi API-mode build of greeter's native module, ``greeter._greeter_cffi``.
+
+The declarations come from include/greeter_cdef.h, which cbindgen generates from rust/ (never a
+hand copy). The generated C source includes include/greeter.h, the public header from the same
+crate, so the C compiler checks every cdef declaration against it.
+
+The extension links against the Rust cdylib (rust/target/release/libgreeter.so), which is shipped
+next to it in the package and found through an ``$ORIGIN`` rpath. One copy of the Rust state
+(live-string counter, worker pool) then serves both this module and ctypes users of
+``greeter.library_path()``; linking the staticlib instead would give each its own copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cffi
+
+ROOT = Path(__file__).resolve().parent
+INCLUDE_DIR = ROOT / "include"
+RUST_TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "rust" / "target"))
+RUST_LIB_DIR = RUST_TARGET_DIR / "release"
+
+ffibuilder = cffi.FFI()
+ffibuilder.cdef((INCLUDE_DIR / "greeter_cdef.h").read_text(encoding="utf-8"))
+ffibuilder.set_source(
+    "greeter._greeter_cffi",
+    '#include "greeter.h"',
+    include_dirs=[str(INCLUDE_DIR)],
+    library_dirs=[str(RUST_LIB_DIR)],
+    libraries=["greeter"],
+    # Rust cdylibs have no SONAME: the DT_NEEDED entry is "libgreeter.so", found beside us.
+    extra_link_args=["-Wl,-rpath,$ORIGIN"],
+    extra_compile_args=["-Werror=incompatible-pointer-types", "-Werror=implicit-function-declaration"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

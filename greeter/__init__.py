@@ -1,0 +1,77 @@
+"""greeter: Rust greetings for Python through a plain C ABI.
+
+    >>> import greeter
+    >>> greeter.add_numbers(3, 5)
+    8
+    >>> greeter.greet("Alice")
+    'Hello, Alice!'
+    >>> with greeter.greeting("Alice") as s:
+    ...     s.value
+    'Hello, Alice!'
+
+The Rust library is reached through a cffi API-mode extension built against the header that
+cbindgen generates from the crate. ``library_path()`` and ``include_dir()`` give ctypes and C
+users the very library and header this package uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from greeter._aio import configure_pool, greet_async, pool_size, shutdown
+from greeter._native import (
+    LIBRARY_VERSION,
+    RustString,
+    add_numbers,
+    greet,
+    greeting,
+    live_strings,
+)
+from greeter._version import __version__
+from greeter.errors import (
+    GreeterError,
+    GreeterOverflowError,
+    InteriorNulError,
+    InvalidArgumentError,
+    InvalidUtf8Error,
+    NullPointerError,
+    PoolShutDownError,
+    QueueFullError,
+    RustPanicError,
+)
+
+
+def library_path() -> Path:
+    """The Rust shared library (``libgreeter.so``) this package is bound to, for ctypes."""
+    return Path(__file__).with_name("libgreeter.so")
+
+
+def include_dir() -> Path:
+    """The directory holding ``greeter.h``, the C header of that library."""
+    return Path(__file__).with_name("include")
+
+
+__all__ = [
+    "LIBRARY_VERSION",
+    "GreeterError",
+    "GreeterOverflowError",
+    "InteriorNulError",
+    "InvalidArgumentError",
+    "InvalidUtf8Error",
+    "NullPointerError",
+    "PoolShutDownError",
+    "QueueFullError",
+    "RustPanicError",
+    "RustString",
+    "__version__",
+    "add_numbers",
+    "configure_pool",
+    "greet",
+    "greet_async",
+    "greeting",
+    "include_dir",
+    "library_path",
+    "live_strings",
+    "pool_size",
+    "shutdown",
+]

@@ -1,0 +1,64 @@
+"""Exceptions raised by greeter.
+
+Every failure reported by the Rust library is a :class:`GreeterError` carrying the library's
+error ``code``. Each subclass also derives from the built-in exception a Python user would
+expect for that failure (``ValueError``, ``OverflowError``, ``RuntimeError``), so existing
+``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+
+class GreeterError(Exception):
+    """A failure reported by the Rust library; ``code`` is its ``GREETER_ERR_*`` value."""
+
+    code: int
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NullPointerError(GreeterError, ValueError):
+    """A required pointer was NULL (only reachable through the raw binding)."""
+
+
+class InvalidUtf8Error(GreeterError, ValueError):
+    """A name was not valid UTF-8 (only reachable through the raw binding)."""
+
+
+class InteriorNulError(GreeterError, ValueError):
+    """A name contained a NUL character, which a C string cannot carry."""
+
+
+class GreeterOverflowError(GreeterError, OverflowError):
+    """An integer result does not fit in a 32-bit signed integer."""
+
+
+class RustPanicError(GreeterError):
+    """Rust code panicked; the panic was caught at the boundary and its message kept."""
+
+
+class PoolShutDownError(GreeterError, RuntimeError):
+    """The worker pool is shut down, or shut down before the task started."""
+
+
+class QueueFullError(GreeterError, RuntimeError):
+    """The worker pool's queue is full (``greet_async`` waits for room instead of raising)."""
+
+
+class InvalidArgumentError(GreeterError, ValueError):
+    """An argument is outside its documented range."""
+
+
+__all__ = [
+    "GreeterError",
+    "GreeterOverflowError",
+    "InteriorNulError",
+    "InvalidArgumentError",
+    "InvalidUtf8Error",
+    "NullPointerError",
+    "PoolShutDownError",
+    "QueueFullError",
+    "RustPanicError",
+]

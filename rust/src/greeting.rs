@@ -1,0 +1,156 @@
+//! The safe core: validation and the work itself. No pointers, no `unsafe`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::error::{
+    Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_UTF8, GREETER_ERR_OVERFLOW,
+};
+
+/// The synchronous greeting: `Hello, {name}!`.
+pub fn greeting(name: &str) -> String {
+    maybe_injected_panic();
+    let mut out = String::with_capacity(name.len() + 8);
+    out.push_str("Hello, ");
+    out.push_str(name);
+    out.push('!');
+    out
+}
+
+/// Writes the synchronous greeting into `buf` when it fits, and returns its length either way.
+pub fn greeting_into(name: &str, buf: &mut [u8]) -> usize {
+    maybe_injected_panic();
+    const PREFIX: &[u8] = b"Hello, ";
+    let len = PREFIX.len() + name.len() + 1;
+    if len <= buf.len() {
+        buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        buf[PREFIX.len()..len - 1].copy_from_slice(name.as_bytes());
+        buf[len - 1] = b'!';
+    }
+    len
+}
+
+/// The asynchronous greeting: `Async Hello, {name}!`.
+pub fn async_greeting(name: &str) -> String {
+    maybe_injected_panic();
+    format!("Async Hello, {name}!")
+}
+
+/// `a + b`, or an overflow error instead of wrapping or panicking.
+pub fn checked_add(a: i32, b: i32) -> Result<i32> {
+    a.checked_add(b)
+        .ok_or_else(|| Error::new(GREETER_ERR_OVERFLOW, format!("{a} + {b} overflows i32")))
+}
+
+/// Checks that `bytes` is a name greeter accepts: UTF-8 with no NUL byte, because every
+/// greeting is also handed out as a NUL-terminated C string.
+pub fn validate_name(bytes: &[u8]) -> Result<&str> {
+    let name = std::str::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            GREETER_ERR_INVALID_UTF8,
+            format!("name is not valid UTF-8: {e}"),
+        )
+    })?;
+    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+        return Err(Error::new(
+            GREETER_ERR_INTERIOR_NUL,
+            format!("name contains a NUL byte at offset {pos}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Panics still to inject; see [`inject_panics`].
+static INJECTED_PANICS: AtomicU32 = AtomicU32::new(0);
+
+/// Diagnostic: makes the next `count` greetings (sync, async or seed) panic, so the panic
+/// paths can be exercised end to end in a release build. Returns the previous count.
+pub fn inject_panics(count: u32) -> u32 {
+    INJECTED_PANICS.swap(count, Ordering::SeqCst)
+}
+
+fn maybe_injected_panic() {
+    // One relaxed load on the hot path; the decrement only happens while panics are armed.
+    if INJECTED_PANICS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let armed = INJECTED_PANICS
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if armed {
+        panic!("injected panic (greeter_debug_inject_panics)");
+    }
+}
+
+/// Serialises the crate's tests that greet: [`inject_panics`] arms a process-wide counter, so a
+/// test that injects must not have its panic consumed by another test's greeting.
+#[cfg(test)]
+pub(crate) fn tests_serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::GREETER_ERR_PANIC;
+
+    #[test]
+    fn greets_exactly() {
+        let _serial = tests_serial();
+        assert_eq!(greeting("Alice"), "Hello, Alice!");
+        assert_eq!(greeting(""), "Hello, !");
+        assert_eq!(greeting("世界🌍"), "Hello, 世界🌍!");
+        assert_eq!(async_greeting("Bob"), "Async Hello, Bob!");
+    }
+
+    #[test]
+    fn greeting_into_fits_or_reports_length() {
+        let _serial = tests_serial();
+        let mut buf = [0u8; 32];
+        let n = greeting_into("Alice", &mut buf);
+        assert_eq!(&buf[..n], b"Hello, Alice!");
+        let mut small = [0u8; 4];
+        assert_eq!(greeting_into("Alice", &mut small), 13);
+        assert_eq!(small, [0u8; 4], "nothing is written when it does not fit");
+        let mut exact = [0u8; 13];
+        assert_eq!(greeting_into("Alice", &mut exact), 13);
+        assert_eq!(&exact, b"Hello, Alice!");
+    }
+
+    #[test]
+    fn add_checks_overflow() {
+        assert_eq!(checked_add(3, 5), Ok(8));
+        assert_eq!(checked_add(i32::MAX, 0), Ok(i32::MAX));
+        assert_eq!(
+            checked_add(i32::MIN, -1).unwrap_err().code,
+            GREETER_ERR_OVERFLOW
+        );
+        let e = checked_add(i32::MAX, 1).unwrap_err();
+        assert_eq!(e.message, "2147483647 + 1 overflows i32");
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert_eq!(validate_name(b"Alice"), Ok("Alice"));
+        assert_eq!(validate_name(b"").unwrap(), "");
+        assert_eq!(
+            validate_name(b"a\xffb").unwrap_err().code,
+            GREETER_ERR_INVALID_UTF8
+        );
+        let e = validate_name(b"ab\0c").unwrap_err();
+        assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
+        assert_eq!(e.message, "name contains a NUL byte at offset 2");
+    }
+
+    #[test]
+    fn injected_panics_fire_the_requested_number_of_times() {
+        let _serial = tests_serial();
+        inject_panics(1);
+        let caught = std::panic::catch_unwind(|| greeting("x")).unwrap_err();
+        assert_eq!(Error::from_panic(caught.as_ref()).code, GREETER_ERR_PANIC);
+        assert_eq!(greeting("x"), "Hello, x!");
+        assert_eq!(inject_panics(0), 0);
+    }
+}

@@ -1,0 +1,683 @@
+//! The worker pool and the completion queues that carry results back to event loops.
+//!
+//! The pool is a fixed set of threads owned by the library, started lazily on the first
+//! submit and stopped by [`shutdown`], which joins them. A submit copies its input, queues it,
+//! and returns a task id at once. Every task that is not cancelled before it starts ends in
+//! exactly one delivery to its [`Target`]:
+//! - [`Target::Queue`]: a [`Completion`] pushed to a [`CompletionQueue`], whose file
+//!   descriptor becomes readable when the queue goes from empty to non-empty (one wake-up per
+//!   batch, not per completion), so an event loop can watch it and drain it in batches;
+//! - [`Target::Callback`]: a closure run on the worker thread (the seed's C callback).
+//!
+//! Cancelling a queued task removes it (no delivery). Cancelling a running task abandons it:
+//! its result is dropped by the worker instead of delivered. Tasks still queued at shutdown
+//! are delivered a `GREETER_ERR_SHUT_DOWN` error.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::error::{
+    Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_QUEUE_FULL, GREETER_ERR_SHUT_DOWN,
+};
+use crate::greeting::async_greeting;
+
+/// The default bound on queued (not yet started) tasks.
+pub const GREETER_DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent
+/// before anything that can panic, and user code never runs while a lock is held.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One finished task, as delivered to a [`CompletionQueue`].
+#[derive(Debug)]
+pub struct Completion {
+    /// The id [`Pool::submit`] returned.
+    pub task_id: u64,
+    /// The greeting, or why there is none.
+    pub result: Result<String>,
+}
+
+/// Where a task's result goes.
+pub enum Target {
+    /// Pushed to this queue.
+    Queue(Arc<CompletionQueue>),
+    /// Passed to this closure on the worker thread.
+    Callback(Box<dyn FnOnce(Result<String>) + Send>),
+}
+
+impl Target {
+    fn deliver(self, task_id: u64, result: Result<String>) {
+        match self {
+            Target::Queue(queue) => queue.push(Completion { task_id, result }),
+            Target::Callback(callback) => {
+                // The callback is foreign code: a panic inside it must not kill the worker.
+                let _ = catch_unwind(AssertUnwindSafe(move || callback(result)));
+            }
+        }
+    }
+}
+
+struct QueueState {
+    items: VecDeque<Completion>,
+    /// A wake-up byte has been written and not yet consumed by a drain that emptied the queue.
+    notified: bool,
+    /// The owner freed the queue: completions arriving now are dropped.
+    closed: bool,
+}
+
+/// A queue of completions with a file descriptor that is readable while it holds any.
+pub struct CompletionQueue {
+    state: Mutex<QueueState>,
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
+}
+
+impl CompletionQueue {
+    /// A new empty queue with its wake-up socket pair.
+    pub fn new() -> std::io::Result<Self> {
+        let (wake_rx, wake_tx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        wake_tx.set_nonblocking(true)?;
+        Ok(CompletionQueue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                notified: false,
+                closed: false,
+            }),
+            wake_rx,
+            wake_tx,
+        })
+    }
+
+    /// The descriptor to watch for readability (for example with `loop.add_reader`).
+    pub fn fd(&self) -> RawFd {
+        self.wake_rx.as_raw_fd()
+    }
+
+    /// Adds a completion; wakes the reader only if it was not already woken.
+    pub fn push(&self, completion: Completion) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        state.items.push_back(completion);
+        if !state.notified {
+            state.notified = true;
+            // WouldBlock means the socket already holds unread bytes: the reader is awake.
+            let _ = (&self.wake_tx).write(&[1]);
+        }
+    }
+
+    /// Moves up to `max` completions into `out`. When that empties the queue the wake-up bytes
+    /// are consumed, so the descriptor stays readable exactly while completions are waiting.
+    pub fn drain_into(&self, out: &mut Vec<Completion>, max: usize) {
+        let mut state = lock(&self.state);
+        let n = max.min(state.items.len());
+        out.extend(state.items.drain(..n));
+        if state.items.is_empty() && state.notified {
+            state.notified = false;
+            let mut sink = [0u8; 64];
+            loop {
+                match (&self.wake_rx).read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// The number of completions waiting.
+    pub fn len(&self) -> usize {
+        lock(&self.state).items.len()
+    }
+
+    /// True when no completion is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every waiting completion and every later one: the owner is gone.
+    pub fn close(&self) {
+        let dropped = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            std::mem::take(&mut state.items)
+        };
+        drop(dropped);
+    }
+}
+
+/// What [`Pool::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such task: it finished (its delivery is made or under way) or never existed.
+    NotFound = 0,
+    /// The task was queued and is removed; it will never run or be delivered.
+    Removed = 1,
+    /// The task is running; its result will be dropped instead of delivered.
+    Abandoned = 2,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TaskState {
+    Queued,
+    Running,
+    Abandoned,
+}
+
+struct Task {
+    id: u64,
+    name: String,
+    target: Target,
+}
+
+struct PoolState {
+    queue: VecDeque<Task>,
+    /// Tasks not yet finished. A queued task missing from here was cancelled.
+    tasks: HashMap<u64, TaskState>,
+    /// Queued tasks not cancelled: what the capacity bounds.
+    queued: usize,
+    idle_workers: usize,
+    next_id: u64,
+    shutting_down: bool,
+}
+
+struct Shared {
+    state: Mutex<PoolState>,
+    work_ready: Condvar,
+    capacity: usize,
+}
+
+/// A fixed set of worker threads and their bounded task queue.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    threads: usize,
+    pid: u32,
+}
+
+impl Pool {
+    /// Starts `threads` workers with room for `capacity` queued tasks.
+    pub fn start(threads: usize, capacity: usize) -> Result<Pool> {
+        if threads == 0 || capacity == 0 {
+            return Err(Error::new(
+                GREETER_ERR_INVALID_ARGUMENT,
+                "a pool needs at least one thread and a queue capacity of at least one",
+            ));
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                tasks: HashMap::new(),
+                queued: 0,
+                idle_workers: 0,
+                next_id: 1,
+                shutting_down: false,
+            }),
+            work_ready: Condvar::new(),
+            capacity,
+        });
+        let pool = Pool {
+            shared,
+            workers: Mutex::new(Vec::with_capacity(threads)),
+            threads,
+            pid: std::process::id(),
+        };
+        for i in 0..threads {
+            let shared = Arc::clone(&pool.shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("greeter-worker-{i}"))
+                .spawn(move || worker(&shared));
+            match spawned {
+                Ok(handle) => lock(&pool.workers).push(handle),
+                Err(e) => {
+                    pool.shutdown();
+                    return Err(Error::new(
+                        GREETER_ERR_SHUT_DOWN,
+                        format!("could not start a worker thread: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The bound on queued tasks.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Queues a greeting of `name` for `target` and returns its task id (never 0).
+    pub fn submit(&self, name: String, target: Target) -> Result<u64> {
+        let mut state = lock(&self.shared.state);
+        if state.shutting_down {
+            return Err(shut_down_error("the worker pool is shut down"));
+        }
+        if state.queued >= self.shared.capacity {
+            return Err(Error::new(
+                GREETER_ERR_QUEUE_FULL,
+                format!(
+                    "the worker pool's queue is full ({} tasks waiting); retry after some complete",
+                    self.shared.capacity
+                ),
+            ));
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.tasks.insert(id, TaskState::Queued);
+        state.queue.push_back(Task { id, name, target });
+        state.queued += 1;
+        let wake = state.idle_workers > 0;
+        drop(state);
+        if wake {
+            self.shared.work_ready.notify_one();
+        }
+        Ok(id)
+    }
+
+    /// Cancels task `id`; see [`CancelOutcome`].
+    pub fn cancel(&self, id: u64) -> CancelOutcome {
+        let mut state = lock(&self.shared.state);
+        match state.tasks.get(&id).copied() {
+            Some(TaskState::Queued) => {
+                state.tasks.remove(&id);
+                state.queued -= 1;
+                CancelOutcome::Removed
+            }
+            Some(TaskState::Running) => {
+                state.tasks.insert(id, TaskState::Abandoned);
+                CancelOutcome::Abandoned
+            }
+            Some(TaskState::Abandoned) => CancelOutcome::Abandoned,
+            None => CancelOutcome::NotFound,
+        }
+    }
+
+    /// Stops accepting work, delivers `GREETER_ERR_SHUT_DOWN` to every queued task, lets
+    /// running tasks finish, and joins the workers. Idempotent.
+    pub fn shutdown(&self) {
+        let orphans = {
+            let mut state = lock(&self.shared.state);
+            state.shutting_down = true;
+            let queue = std::mem::take(&mut state.queue);
+            let live: Vec<Task> = queue
+                .into_iter()
+                .filter(|t| state.tasks.remove(&t.id).is_some())
+                .collect();
+            state.queued = 0;
+            live
+        };
+        self.shared.work_ready.notify_all();
+        for task in orphans {
+            let error = shut_down_error("the worker pool shut down before the task started");
+            task.target.deliver(task.id, Err(error));
+        }
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        for handle in workers {
+            // A worker only ends by returning: task panics are caught inside it.
+            let _ = handle.join();
+        }
+    }
+
+    /// True when this pool was started by another process (we are a fork child) and so has no
+    /// threads here.
+    pub fn is_inherited(&self) -> bool {
+        self.pid != std::process::id()
+    }
+}
+
+fn shut_down_error(message: &str) -> Error {
+    Error::new(GREETER_ERR_SHUT_DOWN, message)
+}
+
+fn worker(shared: &Shared) {
+    loop {
+        let task = {
+            let mut state = lock(&shared.state);
+            loop {
+                if let Some(task) = state.queue.pop_front() {
+                    match state.tasks.get_mut(&task.id) {
+                        Some(s) => {
+                            *s = TaskState::Running;
+                            state.queued -= 1;
+                            break task;
+                        }
+                        None => continue, // cancelled while queued
+                    }
+                }
+                if state.shutting_down {
+                    return;
+                }
+                state.idle_workers += 1;
+                state = shared
+                    .work_ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state.idle_workers -= 1;
+            }
+        };
+        let result = catch_unwind(|| async_greeting(&task.name))
+            .map_err(|payload| Error::from_panic(payload.as_ref()));
+        let abandoned = lock(&shared.state).tasks.remove(&task.id) == Some(TaskState::Abandoned);
+        if !abandoned {
+            task.target.deliver(task.id, result);
+        }
+    }
+}
+
+/// The process-wide pool behind the C API.
+pub mod global {
+    use super::*;
+
+    struct Slot {
+        pool: Option<Arc<Pool>>,
+        threads: usize,
+        capacity: usize,
+        /// Set by [`shutdown`]; cleared by [`configure`].
+        closed: bool,
+    }
+
+    static SLOT: Mutex<Slot> = Mutex::new(Slot {
+        pool: None,
+        threads: 0,
+        capacity: 0,
+        closed: false,
+    });
+
+    fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+
+    fn running(slot: &mut Slot) -> Option<Arc<Pool>> {
+        if slot.pool.as_ref().is_some_and(|p| p.is_inherited()) {
+            // A fork child: the parent's workers do not exist here and its locks may be held
+            // forever. Forget that pool without touching it; the next submit starts a new one.
+            std::mem::forget(slot.pool.take());
+        }
+        slot.pool.clone()
+    }
+
+    /// The running pool, started lazily, or the shut-down error.
+    pub fn get() -> Result<Arc<Pool>> {
+        let mut slot = lock(&SLOT);
+        if let Some(pool) = running(&mut slot) {
+            return Ok(pool);
+        }
+        if slot.closed {
+            return Err(shut_down_error(
+                "the worker pool is shut down; configure it to start again",
+            ));
+        }
+        let threads = if slot.threads == 0 {
+            default_threads()
+        } else {
+            slot.threads
+        };
+        let capacity = if slot.capacity == 0 {
+            GREETER_DEFAULT_QUEUE_CAPACITY
+        } else {
+            slot.capacity
+        };
+        let pool = Arc::new(Pool::start(threads, capacity)?);
+        slot.pool = Some(Arc::clone(&pool));
+        Ok(pool)
+    }
+
+    /// The pool if it is running, without starting it.
+    pub fn current() -> Option<Arc<Pool>> {
+        running(&mut lock(&SLOT))
+    }
+
+    /// Sets the size of the next pool (0 = the default) and allows starting again after a
+    /// shutdown. Refused while a pool is running.
+    pub fn configure(threads: usize, capacity: usize) -> Result<()> {
+        let mut slot = lock(&SLOT);
+        if running(&mut slot).is_some() {
+            return Err(Error::new(
+                GREETER_ERR_INVALID_ARGUMENT,
+                "the worker pool is running; shut it down before configuring it",
+            ));
+        }
+        slot.threads = threads;
+        slot.capacity = capacity;
+        slot.closed = false;
+        Ok(())
+    }
+
+    /// Shuts the running pool down (see [`Pool::shutdown`]); later submits fail until
+    /// [`configure`] is called. Idempotent.
+    pub fn shutdown() {
+        let pool = {
+            let mut slot = lock(&SLOT);
+            slot.closed = true;
+            running(&mut slot);
+            slot.pool.take()
+        };
+        // Joined outside the slot lock so other threads get the shut-down error meanwhile.
+        if let Some(pool) = pool {
+            pool.shutdown();
+        }
+    }
+
+    /// `(threads, capacity)` of the running pool, or of the next one.
+    pub fn size() -> (usize, usize) {
+        let mut slot = lock(&SLOT);
+        match running(&mut slot) {
+            Some(p) => (p.threads(), p.capacity()),
+            None => (
+                if slot.threads == 0 {
+                    default_threads()
+                } else {
+                    slot.threads
+                },
+                if slot.capacity == 0 {
+                    GREETER_DEFAULT_QUEUE_CAPACITY
+                } else {
+                    slot.capacity
+                },
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::GREETER_ERR_PANIC;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn drain_all(queue: &CompletionQueue, expected: usize) -> Vec<Completion> {
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while out.len() < expected {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            queue.drain_into(&mut out, 1000);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        out
+    }
+
+    #[test]
+    fn completions_arrive_exactly_once_with_ids() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Pool::start(2, 1000).unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let mut ids = HashMap::new();
+        for i in 0..500 {
+            let id = pool
+                .submit(format!("n{i}"), Target::Queue(Arc::clone(&queue)))
+                .unwrap();
+            ids.insert(id, i);
+        }
+        let done = drain_all(&queue, 500);
+        assert_eq!(done.len(), 500);
+        for c in done {
+            let i = ids.remove(&c.task_id).expect("each id once");
+            assert_eq!(c.result.unwrap(), format!("Async Hello, n{i}!"));
+        }
+        pool.shutdown();
+    }
+
+    #[test]
+    fn the_descriptor_is_readable_only_while_completions_wait() {
+        let queue = CompletionQueue::new().unwrap();
+        let mut byte = [0u8; 8];
+        assert!((&queue.wake_rx).read(&mut byte).is_err(), "nothing yet");
+        for id in 0..3 {
+            queue.push(Completion {
+                task_id: id,
+                result: Ok(String::new()),
+            });
+        }
+        let mut out = Vec::new();
+        queue.drain_into(&mut out, 2);
+        assert_eq!(out.len(), 2);
+        queue.drain_into(&mut out, 2);
+        assert_eq!(out.len(), 3);
+        assert!(queue.is_empty());
+        assert!(
+            (&queue.wake_rx).read(&mut byte).is_err(),
+            "one wake-up byte for three completions, consumed by the emptying drain"
+        );
+    }
+
+    #[test]
+    fn queue_full_is_an_error_and_cancel_frees_room() {
+        let _serial = crate::greeting::tests_serial();
+        // No workers can take tasks while the only one is blocked in a callback.
+        let pool = Pool::start(1, 2).unwrap();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        pool.submit(
+            "block".into(),
+            Target::Callback(Box::new(move |_| {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })),
+        )
+        .unwrap();
+        started_rx.recv().unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let a = pool
+            .submit("a".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        let _b = pool
+            .submit("b".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        let full = pool
+            .submit("c".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap_err();
+        assert_eq!(full.code, GREETER_ERR_QUEUE_FULL);
+        assert_eq!(pool.cancel(a), CancelOutcome::Removed);
+        assert_eq!(pool.cancel(a), CancelOutcome::NotFound);
+        pool.submit("c".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        release_tx.send(()).unwrap();
+        let done = drain_all(&queue, 2);
+        let mut names: Vec<_> = done.into_iter().map(|c| c.result.unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["Async Hello, b!", "Async Hello, c!"]);
+        pool.shutdown();
+    }
+
+    #[test]
+    fn shutdown_fails_queued_tasks_and_refuses_new_ones() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Pool::start(1, 10).unwrap();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        pool.submit(
+            "block".into(),
+            Target::Callback(Box::new(move |_| {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })),
+        )
+        .unwrap();
+        started_rx.recv().unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let id = pool
+            .submit("queued".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            release_tx.send(()).unwrap();
+        });
+        pool.shutdown();
+        releaser.join().unwrap();
+        let done = drain_all(&queue, 1);
+        assert_eq!(done[0].task_id, id);
+        assert_eq!(
+            done[0].result.as_ref().unwrap_err().code,
+            GREETER_ERR_SHUT_DOWN
+        );
+        let refused = pool
+            .submit("late".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap_err();
+        assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
+        pool.shutdown();
+    }
+
+    #[test]
+    fn a_panicking_task_is_reported_and_the_pool_keeps_working() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Pool::start(1, 10).unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        crate::greeting::inject_panics(1);
+        let bad = pool
+            .submit("x".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        let done = drain_all(&queue, 1);
+        assert_eq!(done[0].task_id, bad);
+        let err = done[0].result.as_ref().unwrap_err();
+        assert_eq!(err.code, GREETER_ERR_PANIC);
+        assert!(err.message.contains("injected panic"), "{}", err.message);
+        pool.submit("y".into(), Target::Queue(Arc::clone(&queue)))
+            .unwrap();
+        let done = drain_all(&queue, 1);
+        assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, y!");
+        pool.shutdown();
+    }
+
+    #[test]
+    fn a_closed_queue_drops_late_completions() {
+        let queue = CompletionQueue::new().unwrap();
+        queue.push(Completion {
+            task_id: 1,
+            result: Ok("a".into()),
+        });
+        queue.close();
+        queue.push(Completion {
+            task_id: 2,
+            result: Ok("b".into()),
+        });
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn zero_sizes_are_refused() {
+        assert_eq!(
+            Pool::start(0, 1).err().unwrap().code,
+            GREETER_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            Pool::start(1, 0).err().unwrap().code,
+            GREETER_ERR_INVALID_ARGUMENT
+        );
+    }
+}

@@ -1,0 +1,71 @@
+"""Build greeter: cargo builds the Rust library, cffi compiles the binding against it.
+
+``pip install .``, ``pip wheel .`` and ``python setup.py build`` all run cargo (release) first,
+then cffi's build_ext, then copy the cdylib and the public header into the package, so that
+``greeter.library_path()`` and ``greeter.include_dir()`` point at the very build the binding
+uses. No cbindgen is needed: the headers in include/ are committed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import SetupError
+
+ROOT = Path(__file__).resolve().parent
+CARGO_TOML = ROOT / "rust" / "Cargo.toml"
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "rust" / "target"))
+CDYLIB = TARGET_DIR / "release" / "libgreeter.so"
+HEADER = ROOT / "include" / "greeter.h"
+
+
+def crate_version() -> str:
+    """The version: Cargo.toml is its one source (greeter_version() returns the same)."""
+    with CARGO_TOML.open("rb") as f:
+        version: str = tomllib.load(f)["package"]["version"]
+        return version
+
+
+def require(tool: str, what: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise SetupError(f"greeter: {what} ({tool!r}) was not found on PATH; {INSTALL_HINTS[tool]}")
+    return path
+
+
+INSTALL_HINTS = {
+    "cargo": "install Rust from https://rustup.rs and retry (or install a prebuilt wheel)",
+    "cc": "install a C compiler (for example `apt-get install gcc`) and retry",
+}
+
+
+class BuildRustThenCffi(build_ext):
+    """cffi wraps this class; cargo must run before its run() compiles and links."""
+
+    def run(self) -> None:
+        cargo = require("cargo", "the Rust toolchain")
+        require(os.environ.get("CC", "cc").split()[0], "a C compiler")
+        cmd = [cargo, "build", "--release", "--locked", "--manifest-path", str(CARGO_TOML)]
+        print("greeter:", " ".join(cmd), flush=True)
+        if subprocess.run(cmd, check=False).returncode != 0:
+            raise SetupError("greeter: cargo build failed; see its output above")
+        super().run()
+        dest = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
+        (dest / "include").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(CDYLIB, dest / CDYLIB.name)
+        shutil.copy2(HEADER, dest / "include" / HEADER.name)
+
+
+if __name__ == "__main__" or "setuptools" in sys.modules:
+    setup(
+        version=crate_version(),
+        cffi_modules=["ffi_build.py:ffibuilder"],
+        cmdclass={"build_ext": BuildRustThenCffi},
+    )
