@@ -32,7 +32,11 @@ ffibuilder.set_source(
     libraries=["greeter"],
     # Rust cdylibs have no SONAME: the DT_NEEDED entry is "libgreeter.so", found beside us.
     extra_link_args=["-Wl,-rpath,$ORIGIN"],
-    extra_compile_args=["-Werror=incompatible-pointer-types", "-Werror=implicit-function-declaration"],
+    # A cdef that disagrees with greeter.h must stop the build, not warn.
+    extra_compile_args=[
+        "-Werror=incompatible-pointer-types",
+        "-Werror=implicit-function-declaration",
+    ],
 )
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from greeter.errors import (
 # --- the version handshake ------------------------------------------------------------------
 
 LIBRARY_VERSION: str = ffi.string(lib.greeter_version()).decode("ascii")
-if LIBRARY_VERSION != __version__:
+if __version__ != LIBRARY_VERSION:
     raise ImportError(
         f"greeter {__version__} found native library version {LIBRARY_VERSION} at "
         f"{Path(__file__).with_name('libgreeter.so')}: the build is mixed; reinstall greeter"
@@ -93,7 +93,10 @@ def add_numbers(a: int, b: int) -> int:
     Raises TypeError for a non-integer, OverflowError for an argument outside i32 and
     GreeterOverflowError (an OverflowError) for a sum outside i32.
     """
-    total: int = _add_wide(a, b)  # cffi raises TypeError/OverflowError for bad arguments
+    try:
+        total: int = _add_wide(a, b)  # cffi raises TypeError for a non-integer
+    except OverflowError:
+        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
     if _I32_MIN <= total <= _I32_MAX:
         return total
     status = _new_status()
@@ -101,31 +104,39 @@ def add_numbers(a: int, b: int) -> int:
     _raise_status(status)
 
 
-# Caller-owned output buffers for greet(). A call takes one from the pool and gives it back
-# after copying the result out, so a re-entrant greet (a signal handler, a finaliser, another
-# thread while this one is inside Rust with the GIL released) never writes into a buffer that
-# is still being read. list.pop/append are atomic under the GIL.
+# Caller-owned scratch space for greet(): an output buffer and a status. A call takes a pair
+# from the pool and gives it back after copying the result out, so a re-entrant greet (a
+# signal handler, a finaliser, another thread while this one is inside Rust with the GIL
+# released) never writes into a buffer that is still being read. list.pop/append are atomic
+# under the GIL.
 _BUFFER_SIZE = 256
-_buffers: list[Any] = []
-_new_buffer = ffi.new
-_BUFFER_TYPE = ffi.typeof("char[]")
+_scratch: list[tuple[Any, Any]] = []
+
+
+def _new_scratch() -> tuple[Any, Any]:
+    return ffi.new("char[]", _BUFFER_SIZE), _new_status()
 
 
 def greet(name: str) -> str:
     """``Hello, {name}!``, computed by Rust."""
     data = _encode(name)
     size = len(data)
-    if size < _BUFFER_SIZE:
-        try:
-            buf = _buffers.pop()
-        except IndexError:
-            buf = _new_buffer(_BUFFER_TYPE, _BUFFER_SIZE)
-        n = _greet_into(data, size, buf, _BUFFER_SIZE, _NULL)
-        if 0 <= n <= _BUFFER_SIZE:
-            result: str = _unpack(buf, n).decode()
-            _buffers.append(buf)
-            return result
-        _buffers.append(buf)
+    if size >= _BUFFER_SIZE:
+        with greeting_bytes(data) as owned:
+            return owned.value
+    try:
+        buf, status = _scratch.pop()
+    except IndexError:
+        buf, status = _new_scratch()
+    n = _greet_into(data, size, buf, _BUFFER_SIZE, status)
+    if 0 <= n <= _BUFFER_SIZE:
+        result: str = _unpack(buf, n).decode()
+        _scratch.append((buf, status))
+        return result
+    if n < 0:
+        _scratch.append((buf, status))  # _raise_status leaves the status cleared
+        _raise_status(status)
+    _scratch.append((buf, status))
     with greeting_bytes(data) as owned:
         return owned.value
 
@@ -312,5 +323,3 @@ def inject_panics(count: int) -> int:
     """Diagnostic: the next ``count`` greetings anywhere in the process panic inside Rust."""
     previous: int = lib.greeter_debug_inject_panics(count)
     return previous
-
-
