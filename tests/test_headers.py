@@ -13,11 +13,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_headers_match_the_crate() -> None:
-    if shutil.which("cbindgen") is None:
+def _require_cbindgen() -> str:
+    path = shutil.which("cbindgen")
+    if path is None:
         if os.environ.get("GREETER_REQUIRE_CBINDGEN"):
             pytest.fail("cbindgen is required here (scripts/install-cbindgen.sh)")
         pytest.skip("cbindgen not installed (scripts/install-cbindgen.sh)")
+    return path
+
+
+def test_headers_match_the_crate() -> None:
+    _require_cbindgen()
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "header.py"), "--check"],
         capture_output=True,
@@ -32,3 +38,18 @@ def test_cdef_header_has_no_preprocessor_lines_but_defines() -> None:
     directives = [line for line in text.splitlines() if line.startswith("#")]
     assert directives
     assert all(line.startswith("#define GREETER_") for line in directives), directives
+
+
+def test_the_drift_check_fails_on_a_stale_header(tmp_path: Path) -> None:
+    cbindgen = _require_cbindgen()
+    stale = tmp_path / "greeter.h"
+    stale.write_text((ROOT / "include" / "greeter.h").read_text() + "/* hand edit */\n")
+    done = subprocess.run(
+        [cbindgen, "--quiet", "--config", "cbindgen.toml", "--output", str(stale), "--verify", "."],
+        cwd=ROOT / "rust",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert stale.read_text().endswith("/* hand edit */\n")  # --verify never writes
