@@ -296,14 +296,17 @@ class CompletionQueue:
         batch = self._batch
         while self._ptr is not None:
             n = lib.greeter_queue_drain(self._ptr, batch, _DRAIN_BATCH)
-            for i in range(n):
-                item = batch[i]
-                status = item.status
-                if status.code == 0:
-                    out.append((item.task_id, _unpack(item.value, item.value_len).decode(), None))
-                else:
-                    out.append((item.task_id, None, _error(status.code, status.message)))
-            lib.greeter_completions_release(batch, n)
+            try:
+                for i in range(n):
+                    item = batch[i]
+                    status = item.status
+                    if status.code == 0:
+                        value = _unpack(item.value, item.value_len).decode()
+                        out.append((item.task_id, value, None))
+                    else:
+                        out.append((item.task_id, None, _error(status.code, status.message)))
+            finally:
+                lib.greeter_completions_release(batch, n)
             if n < _DRAIN_BATCH:
                 break
         return out
