@@ -11,6 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The size in bytes of the buffer `greeter_greet_small` writes into. A name of at most
+// `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES` bytes always fits.
+#define GREETER_SMALL_BUFFER_LEN 256
+
+// The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
+// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
+#define GREETER_GREETING_EXTRA_BYTES 8
+
+// What `greeter_add_numbers_checked` returns when the sum does not fit in an i32
+// (`INT64_MAX`, which no i32 sum equals).
+#define GREETER_ADD_OVERFLOWED 9223372036854775807
+
 // The default bound on queued (not yet started) tasks.
 #define GREETER_DEFAULT_QUEUE_CAPACITY 65536
 
@@ -159,6 +171,11 @@ int32_t greeter_add_numbers(int32_t a, int32_t b, struct GreeterStatus *status);
 // the range itself; this is the hot path behind Python's `add_numbers`.
 int64_t greeter_add_numbers_wide(int32_t a, int32_t b);
 
+// Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
+// cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
+// Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
+int64_t greeter_add_numbers_checked(int32_t a, int32_t b);
+
 // Returns `Hello, {name}!` as a new NUL-terminated string the caller owns and frees with
 // `greeter_string_free`, and stores its length in bytes (without the NUL) in `*out_len`
 // when `out_len` is not NULL.
@@ -191,6 +208,48 @@ int64_t greeter_greet_into(const char *name,
                            size_t name_len,
                            char *buf,
                            size_t buf_len,
+                           struct GreeterStatus *status);
+
+// Writes `Hello, {name}!` into the caller's buffer `buf`, which holds
+// `GREETER_SMALL_BUFFER_LEN` bytes (no NUL is written), and returns its length in bytes. The
+// fast path for short names: three arguments, no status, no allocation.
+//
+// `name` is as for `greeter_greet`. On failure returns the negated error code (always < 0)
+// and writes the error message into `buf` as a NUL-terminated string (cut to fit): the
+// `greeter_greet` input errors, `GREETER_ERR_PANIC`, and `GREETER_ERR_INVALID_ARGUMENT` when
+// `name_len` exceeds `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES`. A NULL `buf`
+// gives `-GREETER_ERR_NULL_POINTER` and no message.
+//
+// # Safety
+// `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for
+// `GREETER_SMALL_BUFFER_LEN` bytes and does not overlap `name`.
+int64_t greeter_greet_small(const char *name, size_t name_len, char *buf);
+
+// Greets `count` names in one call, writing into the caller's buffer: nothing is allocated
+// for the caller and nothing needs freeing.
+//
+// `names` points to `names_len` bytes (no terminator needed), borrowed for the call: the
+// `count` names' UTF-8 joined by single NUL bytes, so `count - 1` NULs, an empty name being an
+// empty field (`count` tells one empty name from none). The greetings are written to `out`
+// (`out_len` bytes) joined the same way, without a terminator, and their total length is
+// returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
+// `out_len` nothing is written: call again with a buffer at least that long.
+//
+// On failure returns the negated error code (always < 0) and sets `status` when it is not
+// NULL: `GREETER_ERR_INVALID_UTF8`; `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number
+// of names other than `count` (a name contained a NUL byte); `GREETER_ERR_INVALID_ARGUMENT`
+// for `count` 0 with non-empty names or lengths over `PTRDIFF_MAX`; `GREETER_ERR_NULL_POINTER`;
+// `GREETER_ERR_PANIC`. `names` may be NULL only when `names_len` is 0, `out` only when
+// `out_len` is 0.
+//
+// # Safety
+// `names` is NULL or readable for `names_len` bytes; `out` is NULL or writable for `out_len`
+// bytes and does not overlap `names`; `status` is NULL or valid for writes.
+int64_t greeter_greet_many(const char *names,
+                           size_t names_len,
+                           size_t count,
+                           char *out,
+                           size_t out_len,
                            struct GreeterStatus *status);
 
 // Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room

@@ -53,6 +53,21 @@ impl Error {
         };
         Error::new(GREETER_ERR_PANIC, format!("Rust panicked: {text}"))
     }
+
+    /// Writes the message into `buf` as a NUL-terminated string, NUL bytes escaped as `\0`,
+    /// cut at a character boundary to fit. Writes nothing into an empty `buf`.
+    pub fn write_c_message(&self, buf: &mut [u8]) {
+        let Some(room) = buf.len().checked_sub(1) else {
+            return;
+        };
+        let escaped = self.message.replace('\0', "\\0");
+        let mut end = escaped.len().min(room);
+        while !escaped.is_char_boundary(end) {
+            end -= 1;
+        }
+        buf[..end].copy_from_slice(&escaped.as_bytes()[..end]);
+        buf[end] = 0;
+    }
 }
 
 impl fmt::Display for Error {
@@ -69,6 +84,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_messages_are_terminated_escaped_and_cut_at_char_boundaries() {
+        let e = Error::new(GREETER_ERR_PANIC, "a\0é!");
+        let mut buf = [0xffu8; 16];
+        e.write_c_message(&mut buf);
+        assert_eq!(&buf[..7], b"a\\0\xc3\xa9!\0");
+        let mut small = [0xffu8; 5];
+        e.write_c_message(&mut small);
+        assert_eq!(&small, b"a\\0\0\xff", "é does not fit whole: cut before it");
+        let mut empty: [u8; 0] = [];
+        e.write_c_message(&mut empty);
+        let mut one = [0xffu8; 1];
+        e.write_c_message(&mut one);
+        assert_eq!(one, [0]);
+    }
 
     #[test]
     fn panic_payloads_become_messages() {

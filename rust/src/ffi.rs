@@ -19,7 +19,10 @@ use std::sync::Arc;
 use crate::error::{
     Error, GreeterCode, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER, GREETER_OK,
 };
-use crate::greeting::{checked_add, greeting, greeting_into, inject_panics, validate_name};
+use crate::greeting::{
+    add_or_overflowed, checked_add, greet_many_into, greeting, greeting_into, inject_panics,
+    validate_name, GREETER_GREETING_EXTRA_BYTES,
+};
 use crate::pool::{global, CancelOutcome, CompletionQueue, Target};
 use crate::strings::{hand_out, live, take_back};
 
@@ -88,6 +91,45 @@ unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'
     }
     // SAFETY: non-NULL and within isize::MAX, readable for `len` bytes by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// Borrows `len` bytes at `ptr`, where NULL is accepted for an empty input.
+///
+/// # Safety
+/// As for [`bytes_arg`].
+unsafe fn bytes_arg_or_empty<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { bytes_arg(ptr, len, what) }
+}
+
+/// Borrows the caller's output buffer of `len` bytes at `ptr` for writing; NULL is accepted
+/// only when `len` is 0.
+///
+/// # Safety
+/// When `len` is not 0, `ptr` is NULL or writable for `len` bytes, not aliased by anything
+/// else read or written during `'a`.
+unsafe fn out_buffer<'a>(ptr: *mut c_char, len: usize, what: &str) -> Result<&'a mut [u8]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(Error::new(
+            GREETER_ERR_NULL_POINTER,
+            format!("{what} is NULL"),
+        ));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            format!("{what} length exceeds isize::MAX"),
+        ));
+    }
+    // SAFETY: non-NULL, within isize::MAX, writable for `len` bytes and not aliased, by the
+    // caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
 }
 
 /// Borrows a NUL-terminated string (the seed API has no lengths).
@@ -322,6 +364,18 @@ pub extern "C" fn greeter_add_numbers_wide(a: i32, b: i32) -> i64 {
     i64::from(a) + i64::from(b)
 }
 
+/// Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
+/// cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
+/// Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
+#[no_mangle]
+pub extern "C" fn greeter_add_numbers_checked(a: i32, b: i32) -> i64 {
+    add_or_overflowed(a, b)
+}
+
+/// The size in bytes of the buffer `greeter_greet_small` writes into. A name of at most
+/// `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES` bytes always fits.
+pub const GREETER_SMALL_BUFFER_LEN: usize = 256;
+
 /// Returns `Hello, {name}!` as a new NUL-terminated string the caller owns and frees with
 /// `greeter_string_free`, and stores its length in bytes (without the NUL) in `*out_len`
 /// when `out_len` is not NULL.
@@ -372,20 +426,94 @@ pub unsafe extern "C" fn greeter_greet_into(
     guarded_code(status, || {
         // SAFETY: forwarded from this function's contract.
         let name = validate_name(unsafe { bytes_arg(name, name_len, "name") }?)?;
-        let out: &mut [u8] = if buf_len == 0 {
-            &mut []
-        } else if buf.is_null() {
-            return Err(Error::new(GREETER_ERR_NULL_POINTER, "buf is NULL"));
-        } else if buf_len > isize::MAX as usize {
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { out_buffer(buf, buf_len, "buf") }?;
+        Ok(greeting_into(name, out) as i64)
+    })
+}
+
+/// Writes `Hello, {name}!` into the caller's buffer `buf`, which holds
+/// `GREETER_SMALL_BUFFER_LEN` bytes (no NUL is written), and returns its length in bytes. The
+/// fast path for short names: three arguments, no status, no allocation.
+///
+/// `name` is as for `greeter_greet`. On failure returns the negated error code (always < 0)
+/// and writes the error message into `buf` as a NUL-terminated string (cut to fit): the
+/// `greeter_greet` input errors, `GREETER_ERR_PANIC`, and `GREETER_ERR_INVALID_ARGUMENT` when
+/// `name_len` exceeds `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES`. A NULL `buf`
+/// gives `-GREETER_ERR_NULL_POINTER` and no message.
+///
+/// # Safety
+/// `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for
+/// `GREETER_SMALL_BUFFER_LEN` bytes and does not overlap `name`.
+#[no_mangle]
+pub unsafe extern "C" fn greeter_greet_small(
+    name: *const c_char,
+    name_len: usize,
+    buf: *mut c_char,
+) -> i64 {
+    // SAFETY: forwarded from this function's contract (writable for the full length).
+    let out = match unsafe { out_buffer(buf, GREETER_SMALL_BUFFER_LEN, "buf") } {
+        Ok(out) => out,
+        Err(e) => return -i64::from(e.code),
+    };
+    let outcome = catch(|| {
+        if name_len > GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES {
             return Err(Error::new(
                 GREETER_ERR_INVALID_ARGUMENT,
-                "buf length exceeds isize::MAX",
+                format!(
+                    "name is {name_len} bytes; greeter_greet_small takes at most {}",
+                    GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES
+                ),
             ));
-        } else {
-            // SAFETY: non-NULL, writable for `buf_len` bytes and not aliased by contract.
-            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), buf_len) }
-        };
+        }
+        // SAFETY: forwarded from this function's contract.
+        let name = validate_name(unsafe { bytes_arg(name, name_len, "name") }?)?;
         Ok(greeting_into(name, out) as i64)
+    });
+    match outcome {
+        Ok(len) => len,
+        Err(e) => {
+            e.write_c_message(out);
+            -i64::from(e.code)
+        }
+    }
+}
+
+/// Greets `count` names in one call, writing into the caller's buffer: nothing is allocated
+/// for the caller and nothing needs freeing.
+///
+/// `names` points to `names_len` bytes (no terminator needed), borrowed for the call: the
+/// `count` names' UTF-8 joined by single NUL bytes, so `count - 1` NULs, an empty name being an
+/// empty field (`count` tells one empty name from none). The greetings are written to `out`
+/// (`out_len` bytes) joined the same way, without a terminator, and their total length is
+/// returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
+/// `out_len` nothing is written: call again with a buffer at least that long.
+///
+/// On failure returns the negated error code (always < 0) and sets `status` when it is not
+/// NULL: `GREETER_ERR_INVALID_UTF8`; `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number
+/// of names other than `count` (a name contained a NUL byte); `GREETER_ERR_INVALID_ARGUMENT`
+/// for `count` 0 with non-empty names or lengths over `PTRDIFF_MAX`; `GREETER_ERR_NULL_POINTER`;
+/// `GREETER_ERR_PANIC`. `names` may be NULL only when `names_len` is 0, `out` only when
+/// `out_len` is 0.
+///
+/// # Safety
+/// `names` is NULL or readable for `names_len` bytes; `out` is NULL or writable for `out_len`
+/// bytes and does not overlap `names`; `status` is NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn greeter_greet_many(
+    names: *const c_char,
+    names_len: usize,
+    count: usize,
+    out: *mut c_char,
+    out_len: usize,
+    status: *mut GreeterStatus,
+) -> i64 {
+    guarded_code(status, || {
+        // SAFETY: forwarded from this function's contract.
+        let packed = unsafe { bytes_arg_or_empty(names, names_len, "names") }?;
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { out_buffer(out, out_len, "out") }?;
+        Ok(greet_many_into(packed, count, out)? as i64)
     })
 }
 
@@ -766,6 +894,128 @@ mod tests {
         }
         assert_eq!(greeter_add_numbers_wide(i32::MAX, 1), 2_147_483_648);
         assert_eq!(greeter_add_numbers_wide(i32::MIN, i32::MIN), -4_294_967_296);
+    }
+
+    #[test]
+    fn add_checked_flags_overflow_with_one_value() {
+        assert_eq!(greeter_add_numbers_checked(3, 5), 8);
+        assert_eq!(greeter_add_numbers_checked(-7, 2), -5);
+        assert_eq!(greeter_add_numbers_checked(i32::MAX, 1), i64::MAX);
+        assert_eq!(greeter_add_numbers_checked(i32::MIN, -1), i64::MAX);
+    }
+
+    #[test]
+    fn greet_small_writes_into_the_fixed_buffer() {
+        let _serial = tests_serial();
+        let mut buf = [0u8; GREETER_SMALL_BUFFER_LEN];
+        let name = "Zoë";
+        // SAFETY: the buffer holds GREETER_SMALL_BUFFER_LEN bytes.
+        let n = unsafe {
+            greeter_greet_small(name.as_ptr().cast(), name.len(), buf.as_mut_ptr().cast())
+        };
+        assert_eq!(&buf[..n as usize], "Hello, Zoë!".as_bytes());
+        let longest = "x".repeat(GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES);
+        // SAFETY: as above.
+        let n =
+            unsafe { greeter_greet_small(longest.as_ptr().cast(), 248, buf.as_mut_ptr().cast()) };
+        assert_eq!(n as usize, GREETER_SMALL_BUFFER_LEN);
+        assert_eq!(&buf[..], format!("Hello, {longest}!").as_bytes());
+        // SAFETY: too long is refused before anything is read or written.
+        let n =
+            unsafe { greeter_greet_small(longest.as_ptr().cast(), 249, buf.as_mut_ptr().cast()) };
+        assert_eq!(n, -i64::from(GREETER_ERR_INVALID_ARGUMENT));
+        let text = |buf: &[u8]| {
+            CStr::from_bytes_until_nul(buf)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            text(&buf),
+            "name is 249 bytes; greeter_greet_small takes at most 248"
+        );
+        // SAFETY: valid pointers.
+        let n = unsafe { greeter_greet_small(b"a\0".as_ptr().cast(), 2, buf.as_mut_ptr().cast()) };
+        assert_eq!(n, -i64::from(GREETER_ERR_INTERIOR_NUL));
+        assert_eq!(text(&buf), "name contains a NUL byte at offset 1");
+        inject_panics(1);
+        // SAFETY: valid pointers.
+        let n = unsafe { greeter_greet_small(b"a".as_ptr().cast(), 1, buf.as_mut_ptr().cast()) };
+        assert_eq!(n, -i64::from(GREETER_ERR_PANIC));
+        assert_eq!(
+            text(&buf),
+            "Rust panicked: injected panic (greeter_debug_inject_panics)"
+        );
+        // SAFETY: NULL buffer is refused.
+        let n = unsafe { greeter_greet_small(b"a".as_ptr().cast(), 1, std::ptr::null_mut()) };
+        assert_eq!(n, -i64::from(GREETER_ERR_NULL_POINTER));
+    }
+
+    #[test]
+    fn greet_many_fills_the_callers_buffer() {
+        let _serial = tests_serial();
+        let mut status = new_status();
+        let packed = b"Ann\0\0Bo";
+        let mut out = [0u8; 64];
+        // SAFETY: valid pointers for the stated lengths.
+        let n = unsafe {
+            greeter_greet_many(
+                packed.as_ptr().cast(),
+                packed.len(),
+                3,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut status,
+            )
+        };
+        assert_eq!(status.code, GREETER_OK);
+        assert_eq!(&out[..n as usize], b"Hello, Ann!\0Hello, !\0Hello, Bo!");
+        // SAFETY: a zero-length output may be NULL: the needed length comes back.
+        let n = unsafe {
+            greeter_greet_many(
+                packed.as_ptr().cast(),
+                packed.len(),
+                3,
+                std::ptr::null_mut(),
+                0,
+                &mut status,
+            )
+        };
+        assert_eq!(n, 31);
+        // SAFETY: empty input may be NULL.
+        let n = unsafe {
+            greeter_greet_many(std::ptr::null(), 0, 0, std::ptr::null_mut(), 0, &mut status)
+        };
+        assert_eq!(n, 0);
+        // SAFETY: valid pointers.
+        let n = unsafe {
+            greeter_greet_many(
+                packed.as_ptr().cast(),
+                packed.len(),
+                2,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut status,
+            )
+        };
+        assert_eq!(n, -i64::from(GREETER_ERR_INTERIOR_NUL));
+        assert_eq!(status.code, GREETER_ERR_INTERIOR_NUL);
+        // SAFETY: NULL names with a length is refused.
+        let n = unsafe {
+            greeter_greet_many(
+                std::ptr::null(),
+                3,
+                1,
+                out.as_mut_ptr().cast(),
+                64,
+                &mut status,
+            )
+        };
+        assert_eq!(n, -i64::from(GREETER_ERR_NULL_POINTER));
+        assert_eq!(message(&status), "names is NULL");
+        // SAFETY: status filled above.
+        unsafe { greeter_status_clear(&mut status) };
     }
 
     #[test]

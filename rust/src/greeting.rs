@@ -3,8 +3,17 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{
-    Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_UTF8, GREETER_ERR_OVERFLOW,
+    Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_ARGUMENT,
+    GREETER_ERR_INVALID_UTF8, GREETER_ERR_OVERFLOW,
 };
+
+/// The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
+/// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
+pub const GREETER_GREETING_EXTRA_BYTES: usize = 8;
+
+/// What `greeter_add_numbers_checked` returns when the sum does not fit in an i32
+/// (`INT64_MAX`, which no i32 sum equals).
+pub const GREETER_ADD_OVERFLOWED: i64 = 9_223_372_036_854_775_807;
 
 /// The synchronous greeting: `Hello, {name}!`.
 pub fn greeting(name: &str) -> String {
@@ -20,7 +29,7 @@ pub fn greeting(name: &str) -> String {
 pub fn greeting_into(name: &str, buf: &mut [u8]) -> usize {
     maybe_injected_panic();
     const PREFIX: &[u8] = b"Hello, ";
-    let len = PREFIX.len() + name.len() + 1;
+    let len = name.len() + GREETER_GREETING_EXTRA_BYTES;
     if len <= buf.len() {
         buf[..PREFIX.len()].copy_from_slice(PREFIX);
         buf[PREFIX.len()..len - 1].copy_from_slice(name.as_bytes());
@@ -39,6 +48,65 @@ pub fn async_greeting(name: &str) -> String {
 pub fn checked_add(a: i32, b: i32) -> Result<i32> {
     a.checked_add(b)
         .ok_or_else(|| Error::new(GREETER_ERR_OVERFLOW, format!("{a} + {b} overflows i32")))
+}
+
+/// `a + b` when it fits in an i32, otherwise [`GREETER_ADD_OVERFLOWED`]: one comparison tells
+/// the caller which.
+pub fn add_or_overflowed(a: i32, b: i32) -> i64 {
+    a.checked_add(b).map_or(GREETER_ADD_OVERFLOWED, i64::from)
+}
+
+/// Greets a packed list of `count` names: the names' UTF-8 bytes joined by single NUL bytes
+/// (so a name cannot contain NUL, and `count` tells one empty name from none).
+///
+/// Writes the `count` greetings, joined the same way, into `out` when they fit, and returns
+/// their total length in bytes either way (nothing is written when it exceeds `out.len()`).
+/// Fails when `packed` is not UTF-8, when it does not hold exactly `count` names (a name held
+/// a NUL byte), or when the length overflows.
+pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<usize> {
+    if count == 0 {
+        if packed.is_empty() {
+            return Ok(0);
+        }
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            "count is 0 but the names are not empty",
+        ));
+    }
+    let text = std::str::from_utf8(packed).map_err(|e| {
+        Error::new(
+            GREETER_ERR_INVALID_UTF8,
+            format!("the names are not valid UTF-8: {e}"),
+        )
+    })?;
+    let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
+    if fields != count {
+        return Err(Error::new(
+            GREETER_ERR_INTERIOR_NUL,
+            format!(
+                "the packed names hold {fields} NUL-separated names, not {count}: \
+                 a name contains a NUL byte"
+            ),
+        ));
+    }
+    let needed = count
+        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
+        .and_then(|extra| extra.checked_add(packed.len()))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))?;
+    if needed > out.len() {
+        return Ok(needed);
+    }
+    let mut at = 0;
+    for (i, name) in text.split('\0').enumerate() {
+        if i > 0 {
+            out[at] = 0;
+            at += 1;
+        }
+        at += greeting_into(name, &mut out[at..]);
+    }
+    debug_assert_eq!(at, needed);
+    Ok(needed)
 }
 
 /// Checks that `bytes` is a name greeter accepts: UTF-8 with no NUL byte, because every
@@ -117,6 +185,69 @@ mod tests {
         let mut exact = [0u8; 13];
         assert_eq!(greeting_into("Alice", &mut exact), 13);
         assert_eq!(&exact, b"Hello, Alice!");
+    }
+
+    #[test]
+    fn greet_many_packs_greetings_exactly() {
+        let _serial = tests_serial();
+        let packed = "Alice\0\0世界🌍\0Bob".as_bytes();
+        let mut out = vec![0u8; 64];
+        let n = greet_many_into(packed, 4, &mut out).unwrap();
+        let expected = "Hello, Alice!\0Hello, !\0Hello, 世界🌍!\0Hello, Bob!";
+        assert_eq!(n, expected.len());
+        assert_eq!(n, packed.len() + 4 * GREETER_GREETING_EXTRA_BYTES);
+        assert_eq!(&out[..n], expected.as_bytes());
+        // One empty name is not the same as none.
+        assert_eq!(greet_many_into(b"", 1, &mut out).unwrap(), 8);
+        assert_eq!(&out[..8], b"Hello, !");
+        assert_eq!(greet_many_into(b"", 0, &mut out).unwrap(), 0);
+    }
+
+    #[test]
+    fn greet_many_reports_room_needed_without_writing() {
+        let _serial = tests_serial();
+        let mut small = [7u8; 10];
+        assert_eq!(greet_many_into(b"a\0b", 2, &mut small).unwrap(), 19);
+        assert_eq!(small, [7u8; 10]);
+        let mut exact = [0u8; 19];
+        assert_eq!(greet_many_into(b"a\0b", 2, &mut exact).unwrap(), 19);
+        assert_eq!(&exact, b"Hello, a!\0Hello, b!");
+    }
+
+    #[test]
+    fn greet_many_refuses_bad_input() {
+        let mut out = [0u8; 64];
+        let nul = greet_many_into(b"a\0b\0c", 2, &mut out).unwrap_err();
+        assert_eq!(nul.code, GREETER_ERR_INTERIOR_NUL);
+        assert_eq!(
+            nul.message,
+            "the packed names hold 3 NUL-separated names, not 2: a name contains a NUL byte"
+        );
+        assert_eq!(
+            greet_many_into(b"a", 2, &mut out).unwrap_err().code,
+            GREETER_ERR_INTERIOR_NUL
+        );
+        assert_eq!(
+            greet_many_into(b"a\xff", 1, &mut out).unwrap_err().code,
+            GREETER_ERR_INVALID_UTF8
+        );
+        assert_eq!(
+            greet_many_into(b"a", 0, &mut out).unwrap_err().code,
+            GREETER_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            greet_many_into(b"", usize::MAX, &mut out).unwrap_err().code,
+            GREETER_ERR_INTERIOR_NUL
+        );
+    }
+
+    #[test]
+    fn add_or_overflowed_is_one_comparison() {
+        assert_eq!(add_or_overflowed(3, 5), 8);
+        assert_eq!(add_or_overflowed(i32::MAX, 0), i64::from(i32::MAX));
+        assert_eq!(add_or_overflowed(i32::MIN, 0), i64::from(i32::MIN));
+        assert_eq!(add_or_overflowed(i32::MAX, 1), GREETER_ADD_OVERFLOWED);
+        assert_eq!(add_or_overflowed(i32::MIN, -1), GREETER_ADD_OVERFLOWED);
     }
 
     #[test]
