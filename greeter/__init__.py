@@ -24,6 +24,7 @@ from greeter._native import (
     RustString,
     add_numbers,
     greet,
+    greet_many,
     greeting,
     live_strings,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "configure_pool",
     "greet",
     "greet_async",
+    "greet_many",
     "greeting",
     "include_dir",
     "library_path",

@@ -8,6 +8,7 @@ table :data:`_ERRORS`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -77,14 +78,22 @@ def _encode(name: str) -> bytes:
 _str_encode = str.encode
 
 # --- sync calls -------------------------------------------------------------------------------
-# Hot functions are bound to module globals: a `lib.f` lookup per call costs ~20 ns.
+# Hot paths are written for CPython's interpreter: functions and constants bound to module
+# globals (a `lib.f` lookup per call costs ~20 ns), no helper calls, one comparison to tell
+# success from failure. docs/benchmarks.md has the numbers behind each choice.
 
-_add_wide = lib.greeter_add_numbers_wide
-_greet_into = lib.greeter_greet_into
+_add_checked = lib.greeter_add_numbers_checked
+_ADD_OVERFLOWED: int = lib.GREETER_ADD_OVERFLOWED
+_greet_small = lib.greeter_greet_small
+_greet_many = lib.greeter_greet_many
+_greet_owned = lib.greeter_greet
 _unpack = ffi.unpack
 _NULL = ffi.NULL
-_I32_MIN = -(2**31)
-_I32_MAX = 2**31 - 1
+_SMALL_BUFFER_LEN: int = lib.GREETER_SMALL_BUFFER_LEN
+_GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
+_SMALL_NAME_MAX = _SMALL_BUFFER_LEN - _GREETING_EXTRA
+# greet_many's output buffer is written in full before it is read: no need to zero it.
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def add_numbers(a: int, b: int) -> int:
@@ -94,72 +103,146 @@ def add_numbers(a: int, b: int) -> int:
     GreeterOverflowError (an OverflowError) for a sum outside i32.
     """
     try:
-        total: int = _add_wide(a, b)  # cffi raises TypeError for a non-integer
+        total: int = _add_checked(a, b)  # cffi raises TypeError for a non-integer
     except OverflowError:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
-    if _I32_MIN <= total <= _I32_MAX:
+    if total != _ADD_OVERFLOWED:
         return total
     status = _new_status()
-    lib.greeter_add_numbers(a, b, status)
+    lib.greeter_add_numbers(a, b, status)  # the same check, with its message
     _raise_status(status)
 
 
-# Caller-owned scratch space for greet(): an output buffer and a status. A call takes a pair
-# from the pool and gives it back after copying the result out, so a re-entrant greet (a
-# signal handler, a finaliser, another thread while this one is inside Rust with the GIL
-# released) never writes into a buffer that is still being read. list.pop/append are atomic
-# under the GIL.
-_BUFFER_SIZE = 256
-_scratch: list[tuple[Any, Any]] = []
+# Caller-owned output buffers for greet(), GREETER_SMALL_BUFFER_LEN bytes each. A call takes
+# one from the pool and gives it back after copying the result (or the error message) out, so
+# a re-entrant greet (a signal handler, a finaliser, another thread while this one is inside
+# Rust with the GIL released) never writes into a buffer that is still being read: it takes
+# another one, or makes one. list.pop/append are atomic under the GIL.
+_buffers: list[Any] = [ffi.new("char[]", _SMALL_BUFFER_LEN) for _ in range(4)]
+_take_buffer = _buffers.pop
+_give_buffer = _buffers.append
 
 
-def _new_scratch() -> tuple[Any, Any]:
-    return ffi.new("char[]", _BUFFER_SIZE), _new_status()
+def _new_buffer() -> Any:
+    return ffi.new("char[]", _SMALL_BUFFER_LEN)
 
 
 def greet(name: str) -> str:
     """``Hello, {name}!``, computed by Rust."""
-    data = _encode(name)
+    try:
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
     size = len(data)
-    if size >= _BUFFER_SIZE:
+    if size > _SMALL_NAME_MAX:
         with greeting_bytes(data) as owned:
             return owned.value
     try:
-        buf, status = _scratch.pop()
+        buf = _take_buffer()
     except IndexError:
-        buf, status = _new_scratch()
-    n = _greet_into(data, size, buf, _BUFFER_SIZE, status)
-    if 0 <= n <= _BUFFER_SIZE:
+        buf = _new_buffer()
+    n: int = _greet_small(data, size, buf)
+    if n >= 0:
         result: str = _unpack(buf, n).decode()
-        _scratch.append((buf, status))
+        _give_buffer(buf)
         return result
-    if n < 0:
-        _scratch.append((buf, status))  # _raise_status leaves the status cleared
-        _raise_status(status)
-    _scratch.append((buf, status))
-    with greeting_bytes(data) as owned:
-        return owned.value
+    # greeter_greet_small wrote the error message into the buffer.
+    error = _error(-n, buf)
+    _give_buffer(buf)
+    raise error
+
+
+def greet_many(names: Iterable[str]) -> list[str]:
+    """``[greet(name) for name in names]`` in one call into Rust.
+
+    The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
+    greetings come back the same way, written into a buffer this call owns. Raises TypeError
+    for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
+    NUL and UnicodeEncodeError for one holding a lone surrogate.
+    """
+    if isinstance(names, (str, bytes, bytearray)):
+        raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
+    items = names if type(names) is list else list(names)
+    count = len(items)
+    if not count:
+        return []
+    try:
+        data = "\0".join(items).encode()
+    except TypeError:
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
+        raise
+    except UnicodeEncodeError:
+        for item in items:
+            item.encode()  # raises the error for the first bad name itself
+        raise
+    size = len(data)
+    room = size + count * _GREETING_EXTRA  # the documented exact length
+    out = _new_uncleared("char[]", room)
+    status = _new_status()
+    n: int = _greet_many(data, size, count, out, room, status)
+    if 0 <= n <= room:
+        greetings: list[str] = _unpack(out, n).decode().split("\0")
+        return greetings
+    if n >= 0:
+        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
+    if n == -lib.GREETER_ERR_INTERIOR_NUL:
+        # Rust knows a name held NUL; say which one.
+        lib.greeter_status_clear(status)
+        i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
+        raise InteriorNulError(
+            -n, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
+        )
+    _raise_status(status)
+
+
+# Scratch space for greeting(): a status and a length, pooled like greet()'s buffers.
+_owned_scratch: list[tuple[Any, Any]] = []
+_take_owned_scratch = _owned_scratch.pop
+_give_owned_scratch = _owned_scratch.append
 
 
 def greeting_bytes(data: bytes) -> RustString:
     """The greeting for UTF-8 ``data`` as a RustString owning Rust's allocation."""
-    status = _new_status()
-    length = ffi.new("size_t *")
-    ptr = lib.greeter_greet(data, len(data), length, status)
+    try:
+        status, length = _take_owned_scratch()
+    except IndexError:
+        status, length = _new_status(), ffi.new("size_t *")
+    ptr = _greet_owned(data, len(data), length, status)
     if ptr == _NULL:
-        _raise_status(status)
-    return RustString._adopt(ptr, length[0])
+        try:
+            _raise_status(status)  # leaves the status cleared
+        finally:
+            _give_owned_scratch((status, length))
+    n: int = length[0]
+    _give_owned_scratch((status, length))
+    return _adopt(ptr, n)
 
 
 def greeting(name: str) -> RustString:
     """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
-    return greeting_bytes(_encode(name))
+    try:
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    return greeting_bytes(data)
 
 
 def live_strings() -> int:
     """Strings Rust handed out (greetings and error messages) and has not had back."""
     count: int = lib.greeter_live_strings()
     return count
+
+
+# Reading a RustString and closing it from different threads must not interleave (a use after
+# free). One lock serves every RustString: it is held only to copy or free one string, and
+# sharing it saves creating a lock per string.
+_strings_lock = threading.Lock()
+_gc = ffi.gc
+_string_free = lib.greeter_string_free
+_release = ffi.release
+_new_object = object.__new__
 
 
 class RustString:
@@ -170,25 +253,13 @@ class RustString:
     Reading a closed RustString raises ValueError, like a closed file.
     """
 
-    __slots__ = ("__weakref__", "_len", "_lock", "_ptr")
+    __slots__ = ("__weakref__", "_len", "_ptr")
 
     _ptr: Any
     _len: int
-    _lock: threading.Lock
 
     def __init__(self) -> None:
         raise TypeError("RustString cannot be created directly; use greeter.greeting()")
-
-    @classmethod
-    def _adopt(cls, ptr: Any, length: int) -> RustString:
-        self = object.__new__(cls)
-        # ffi.gc frees it if this object is collected unclosed; ffi.release runs that same
-        # destructor early and disarms it, so the string is freed exactly once either way.
-        self._ptr = ffi.gc(ptr, lib.greeter_string_free, size=length + 1)
-        self._len = length
-        # Reading and closing from different threads must not interleave (use after free).
-        self._lock = threading.Lock()
-        return self
 
     @property
     def closed(self) -> bool:
@@ -197,13 +268,13 @@ class RustString:
 
     def close(self) -> None:
         """Frees the string now. Idempotent."""
-        with self._lock:
+        with _strings_lock:
             ptr, self._ptr = self._ptr, None
             if ptr is not None:
-                ffi.release(ptr)
+                _release(ptr)
 
     def __bytes__(self) -> bytes:
-        with self._lock:
+        with _strings_lock:
             if self._ptr is None:
                 raise ValueError("I/O operation on closed RustString")
             data: bytes = _unpack(self._ptr, self._len)
@@ -212,7 +283,11 @@ class RustString:
     @property
     def value(self) -> str:
         """The string, decoded from UTF-8."""
-        return bytes(self).decode()
+        with _strings_lock:
+            if self._ptr is None:
+                raise ValueError("I/O operation on closed RustString")
+            text: str = _unpack(self._ptr, self._len).decode()
+            return text
 
     def __str__(self) -> str:
         return self.value
@@ -231,6 +306,16 @@ class RustString:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _adopt(ptr: Any, length: int) -> RustString:
+    """A RustString owning ``ptr`` (``length`` bytes plus NUL), handed out by Rust."""
+    self: RustString = _new_object(RustString)
+    # ffi.gc frees it if the object is collected unclosed; ffi.release runs that same
+    # destructor early and disarms it, so the string is freed exactly once either way.
+    self._ptr = _gc(ptr, _string_free, size=length + 1)
+    self._len = length
+    return self
 
 
 # --- the worker pool --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -119,3 +120,27 @@ def test_cli_bad_input_is_one_line_and_nonzero(args: list[str], status: int, mes
     assert done.stdout == ""
     assert done.stderr.startswith(message)
     assert done.stderr.count("\n") == 1
+
+
+def test_greet_is_reentrant_from_signal_handlers(no_leaks: None) -> None:
+    # A handler runs between any two bytecodes of greet, including while greet holds a
+    # buffer: each call must use its own buffer and both results stay exact.
+    seen: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(greeter.greet("handler"))
+        with greeter.greeting("handler") as s:
+            seen.append(s.value)
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+    try:
+        for i in range(300_000):
+            assert greeter.greet(f"main{i}") == f"Hello, main{i}!"
+            if len(seen) >= 400:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert seen
+    assert set(seen) == {"Hello, handler!"}
