@@ -1,4 +1,5 @@
-"""Command line: ``python -m greeter greet NAME``, ``python -m greeter add A B``."""
+"""Command line: ``python -m greeter greet NAME``, ``python -m greeter add A B``,
+``python -m greeter bench [--quick] [--plot FILE.png] [--soak]``."""
 
 from __future__ import annotations
 
@@ -38,12 +39,26 @@ def _build_parser() -> argparse.ArgumentParser:
     add = commands.add_parser("add", help="print A + B (32-bit signed integers)")
     add.add_argument("a", type=int, help="a 32-bit signed integer")
     add.add_argument("b", type=int, help="a 32-bit signed integer")
+
+    bench = commands.add_parser(
+        "bench",
+        help="time greeter against raw cffi, cffi ABI mode, ctypes and a C API floor",
+        description="Time greeter against raw cffi, cffi ABI mode, ctypes and a CPython C API "
+        "floor compiled now (needs a C compiler), print a table and the issue-4 targets.",
+    )
+    from greeter._bench import add_arguments
+
+    add_arguments(bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from greeter._bench import run
+
+        return run(args)
     try:
         if args.command == "greet":
             if args.use_async:

@@ -7,7 +7,6 @@ table :data:`_ERRORS`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -113,18 +112,21 @@ def add_numbers(a: int, b: int) -> int:
     _raise_status(status)
 
 
-# Caller-owned output buffers for greet(), GREETER_SMALL_BUFFER_LEN bytes each. A call takes
-# one from the pool and gives it back after copying the result (or the error message) out, so
-# a re-entrant greet (a signal handler, a finaliser, another thread while this one is inside
-# Rust with the GIL released) never writes into a buffer that is still being read: it takes
-# another one, or makes one. list.pop/append are atomic under the GIL.
-_buffers: list[Any] = [ffi.new("char[]", _SMALL_BUFFER_LEN) for _ in range(4)]
+# Caller-owned output buffers for greet(), GREETER_SMALL_BUFFER_LEN bytes each, with a cffi
+# buffer view of each (slicing the view copies the bytes out more cheaply than ffi.unpack,
+# which parses keyword arguments). A call takes a pair from the pool and gives it back after
+# copying the result (or the error message) out, so a re-entrant greet (a signal handler, a
+# finaliser, another thread while this one is inside Rust with the GIL released) never writes
+# into a buffer that is still being read: it takes another pair, or makes one. list.pop and
+# list.append are atomic under the GIL.
+def _new_buffer() -> tuple[Any, Any]:
+    buf = ffi.new("char[]", _SMALL_BUFFER_LEN)
+    return buf, ffi.buffer(buf)
+
+
+_buffers: list[tuple[Any, Any]] = [_new_buffer() for _ in range(4)]
 _take_buffer = _buffers.pop
 _give_buffer = _buffers.append
-
-
-def _new_buffer() -> Any:
-    return ffi.new("char[]", _SMALL_BUFFER_LEN)
 
 
 def greet(name: str) -> str:
@@ -138,17 +140,18 @@ def greet(name: str) -> str:
         with greeting_bytes(data) as owned:
             return owned.value
     try:
-        buf = _take_buffer()
+        pair = _take_buffer()
     except IndexError:
-        buf = _new_buffer()
+        pair = _new_buffer()
+    buf, view = pair
     n: int = _greet_small(data, size, buf)
     if n >= 0:
-        result: str = _unpack(buf, n).decode()
-        _give_buffer(buf)
+        result: str = view[:n].decode()
+        _give_buffer(pair)
         return result
     # greeter_greet_small wrote the error message into the buffer.
     error = _error(-n, buf)
-    _give_buffer(buf)
+    _give_buffer(pair)
     raise error
 
 
@@ -235,13 +238,8 @@ def live_strings() -> int:
     return count
 
 
-# Reading a RustString and closing it from different threads must not interleave (a use after
-# free). One lock serves every RustString: it is held only to copy or free one string, and
-# sharing it saves creating a lock per string.
-_strings_lock = threading.Lock()
 _gc = ffi.gc
 _string_free = lib.greeter_string_free
-_release = ffi.release
 _new_object = object.__new__
 
 
@@ -253,6 +251,11 @@ class RustString:
     Reading a closed RustString raises ValueError, like a closed file.
     """
 
+    # How the string is freed exactly once, without a lock: ``_ptr`` is the only reference to
+    # a cdata made by ffi.gc, whose destructor (greeter_string_free) runs when that cdata's
+    # last reference goes. close() drops ours; on CPython the string is freed right then. A
+    # read running on another thread holds its own reference to the cdata while it copies, so
+    # a concurrent close() defers the free until that copy is done: never a use after free.
     __slots__ = ("__weakref__", "_len", "_ptr")
 
     _ptr: Any
@@ -268,26 +271,23 @@ class RustString:
 
     def close(self) -> None:
         """Frees the string now. Idempotent."""
-        with _strings_lock:
-            ptr, self._ptr = self._ptr, None
-            if ptr is not None:
-                _release(ptr)
+        self._ptr = None
 
     def __bytes__(self) -> bytes:
-        with _strings_lock:
-            if self._ptr is None:
-                raise ValueError("I/O operation on closed RustString")
-            data: bytes = _unpack(self._ptr, self._len)
-            return data
+        ptr = self._ptr
+        if ptr is None:
+            raise ValueError("I/O operation on closed RustString")
+        data: bytes = _unpack(ptr, self._len)
+        return data
 
     @property
     def value(self) -> str:
         """The string, decoded from UTF-8."""
-        with _strings_lock:
-            if self._ptr is None:
-                raise ValueError("I/O operation on closed RustString")
-            text: str = _unpack(self._ptr, self._len).decode()
-            return text
+        ptr = self._ptr
+        if ptr is None:
+            raise ValueError("I/O operation on closed RustString")
+        text: str = _unpack(ptr, self._len).decode()
+        return text
 
     def __str__(self) -> str:
         return self.value
@@ -311,8 +311,7 @@ class RustString:
 def _adopt(ptr: Any, length: int) -> RustString:
     """A RustString owning ``ptr`` (``length`` bytes plus NUL), handed out by Rust."""
     self: RustString = _new_object(RustString)
-    # ffi.gc frees it if the object is collected unclosed; ffi.release runs that same
-    # destructor early and disarms it, so the string is freed exactly once either way.
+    # Freed when this cdata goes: at close(), or when the object is collected unclosed.
     self._ptr = _gc(ptr, _string_free, size=length + 1)
     self._len = length
     return self

@@ -39,3 +39,41 @@ def test_eight_threads_ten_thousand_distinct_names_each() -> None:
     assert wrong == []
     gc.collect()
     assert greeter.live_strings() == before
+
+
+def test_reading_while_another_thread_closes_is_exact_or_value_error() -> None:
+    # close() on one thread while others read: each read copies the whole string or sees a
+    # closed RustString, never freed memory; the string is freed exactly once.
+    gc.collect()
+    before = greeter.live_strings()
+    outcomes: set[str] = set()
+    for round_ in range(300):
+        s = greeter.greeting(f"race{round_}" * 20)
+        expected = f"Hello, {f'race{round_}' * 20}!"
+        start = threading.Barrier(3)
+
+        def read(
+            s: greeter.RustString = s, expected: str = expected, start: threading.Barrier = start
+        ) -> None:
+            start.wait()
+            for _ in range(50):
+                try:
+                    value = s.value
+                except ValueError:
+                    outcomes.add("closed")
+                    return
+                outcomes.add("exact" if value == expected else f"WRONG {value!r}")
+
+        def close(s: greeter.RustString = s, start: threading.Barrier = start) -> None:
+            start.wait()
+            s.close()
+
+        threads = [threading.Thread(target=f) for f in (read, read, close)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert s.closed
+    assert outcomes <= {"exact", "closed"}
+    gc.collect()
+    assert greeter.live_strings() == before

@@ -1,0 +1,672 @@
+"""``python -m greeter bench``: what each way of calling greeter's Rust library costs, in one run.
+
+Measured side by side, in one process:
+
+- greeter's public API: ``add_numbers``, ``greet``, ``greeting()``, ``greet_many``;
+- the raw cffi ``lib`` calls greeter is built on (API mode, bound to a module global, and
+  looked up on ``lib`` each call);
+- cffi ABI mode (``ffi.dlopen``) and ctypes on ``greeter.library_path()``, calling the seed
+  article's symbols the way the article does (ctypes with argtypes and restype set);
+- the floor: the same functions written against the CPython C API (METH_FASTCALL), compiled
+  now from ``_bench_floor.c`` into a temporary directory with the C compiler Python was built
+  with; it also calls the Rust library for the "C API calling Rust" rows.
+
+Timing: every case runs a calibrated loop (like ``timeit``: the statement inlined in a ``for``
+loop, loop overhead included, as in pyperf's ``timeit``) for a short slice; the cases are
+interleaved round after round, and each case's figure is the median of its rounds. On a
+shared machine, interleaving keeps a burst of load from skewing one case against another, so
+the ratios (the targets) are steadier than the absolute numbers. ``--json FILE`` writes the
+per-round values as a pyperf benchmark suite (``python -m pyperf stats/compare_to FILE``).
+
+``greet_async`` is measured as throughput: 10,000 concurrent awaits, completions per second and
+process CPU time (every thread) per completion, next to ``asyncio.to_thread(greeter.greet)``.
+
+``--soak`` makes 10 million mixed calls instead and reports peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import importlib.util
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cffi
+
+import greeter
+
+NAME = "World"
+MANY = 1_000
+ASYNC_CONCURRENCY = 10_000
+
+# Targets of issue 4: (label, limit); ratios are "this / reference" unless marked speedup.
+ADD_VS_RAW_MAX = 1.30
+GREET_VS_FLOOR_MAX = 4.5
+MANY_VS_FLOOR_MAX = 2.5
+SYNC_VS_CTYPES_MIN = 3.0
+ASYNC_VS_TO_THREAD_MIN = 4.0
+
+
+# --- the floor extension ------------------------------------------------------------------------
+
+
+class BenchSetupError(Exception):
+    """The benchmark cannot run here (no C compiler, no Python headers)."""
+
+
+def build_floor(workdir: Path) -> ModuleType:
+    """Compiles _bench_floor.c against Python's headers and greeter's library, and imports it."""
+    source = resources.files("greeter").joinpath("_bench_floor.c")
+    include = sysconfig.get_paths()["include"]
+    if not (Path(include) / "Python.h").exists():
+        raise BenchSetupError(f"Python.h not found in {include}: install the Python headers")
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    if shutil.which(cc[0]) is None:
+        raise BenchSetupError(f"the C compiler {cc[0]!r} was not found: install one (gcc)")
+    libdir = greeter.library_path().parent
+    ext = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    target = workdir / f"_greeter_bench_floor{ext}"
+    src = workdir / "_bench_floor.c"
+    src.write_bytes(source.read_bytes())
+    cmd = [
+        *cc,
+        "-O2",
+        "-shared",
+        "-fPIC",
+        f"-I{include}",
+        f"-I{greeter.include_dir()}",
+        str(src),
+        "-o",
+        str(target),
+        f"-L{libdir}",
+        "-l:libgreeter.so",
+        f"-Wl,-rpath,{libdir}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchSetupError(
+            f"compiling the floor extension failed:\n{' '.join(cmd)}\n{done.stderr}"
+        )
+    spec = importlib.util.spec_from_file_location("_greeter_bench_floor", target)
+    if spec is None or spec.loader is None:
+        raise BenchSetupError(f"cannot import {target}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the cases ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One way of doing one operation: a statement timed in a loop."""
+
+    group: str
+    label: str
+    stmt: str
+    per: int = 1  # operations per statement (greet_many: names per batch)
+    role: str = ""  # "floor", "ctypes", "raw" or "" (the ratio references of its group)
+    loops: int = 0
+    values: list[float] = field(default_factory=list)  # seconds per operation, per round
+
+    @property
+    def median_ns(self) -> float:
+        return statistics.median(self.values) * 1e9
+
+    @property
+    def spread_pct(self) -> float:
+        """Half the interquartile range, as a percentage of the median."""
+        if len(self.values) < 4:
+            return 0.0
+        q = statistics.quantiles(self.values, n=4)
+        return (q[2] - q[0]) / 2 / statistics.median(self.values) * 100
+
+
+GROUP_ADD = "add_numbers(3, 5)"
+GROUP_GREET = 'greet("World")'
+GROUP_MANY = f"greet_many({MANY:,} names), per name"
+
+
+def _namespace(floor: ModuleType) -> dict[str, Any]:
+    """Everything the timed statements use, bound the way each approach is used in practice."""
+    from greeter._greeter_cffi import ffi as api_ffi  # the binding greeter itself uses
+    from greeter._greeter_cffi import lib as api_lib
+
+    path = str(greeter.library_path())
+    # ctypes, as in the seed article, with argtypes and restype set (the article's default
+    # int restype truncates the 64-bit pointer).
+    cdll = ctypes.CDLL(path)
+    cdll.add_numbers.argtypes = [ctypes.c_int, ctypes.c_int]
+    cdll.add_numbers.restype = ctypes.c_int
+    cdll.greet.argtypes = [ctypes.c_char_p]
+    cdll.greet.restype = ctypes.c_void_p
+    cdll.free_string.argtypes = [ctypes.c_void_p]
+    cdll.free_string.restype = None
+    # cffi ABI mode on the same library.
+    abi_ffi = cffi.FFI()
+    abi_ffi.cdef("int add_numbers(int a, int b); char *greet(const char *name);")
+    abi_ffi.cdef("void free_string(char *ptr); int64_t greeter_add_numbers_checked(int, int);")
+    abi_lib = abi_ffi.dlopen(path)
+    return {
+        "name": NAME,
+        "names": [f"n{i:04d}" for i in range(MANY)],
+        "f_add": floor.add,
+        "f_greet": floor.greet,
+        "f_rust_add": floor.rust_add,
+        "f_rust_greet": floor.rust_greet,
+        "add_numbers": greeter.add_numbers,
+        "greet": greeter.greet,
+        "greeting": greeter.greeting,
+        "greet_many": greeter.greet_many,
+        "lib": api_lib,
+        "ffi": api_ffi,
+        "raw_add": api_lib.greeter_add_numbers_checked,
+        "raw_small": api_lib.greeter_greet_small,
+        "raw_seed_greet": api_lib.greet,
+        "raw_free": api_lib.free_string,
+        "unpack": api_ffi.unpack,
+        "string": api_ffi.string,
+        "buf": api_ffi.new("char[]", api_lib.GREETER_SMALL_BUFFER_LEN),
+        "abi_add": abi_lib.add_numbers,
+        "abi_greet": abi_lib.greet,
+        "abi_free": abi_lib.free_string,
+        "abi_string": abi_ffi.string,
+        "ct_add": cdll.add_numbers,
+        "ct_greet": cdll.greet,
+        "ct_free": cdll.free_string,
+        "c_char_p": ctypes.c_char_p,
+    }
+
+
+def _cases() -> list[Case]:
+    return [
+        Case(GROUP_ADD, "C API extension, pure C (floor)", "f_add(3, 5)", role="floor"),
+        Case(GROUP_ADD, "C API extension calling Rust", "f_rust_add(3, 5)"),
+        Case(GROUP_ADD, "greeter.add_numbers", "add_numbers(3, 5)"),
+        Case(GROUP_ADD, "cffi API lib.f via module global (raw)", "raw_add(3, 5)", role="raw"),
+        Case(
+            GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers_checked(3, 5)"
+        ),
+        Case(GROUP_ADD, "cffi ABI mode (ffi.dlopen)", "abi_add(3, 5)"),
+        Case(GROUP_ADD, "ctypes, argtypes/restype (seed)", "ct_add(3, 5)", role="ctypes"),
+        Case(GROUP_GREET, "C API extension, pure C (floor)", "f_greet(name)", role="floor"),
+        Case(GROUP_GREET, "C API extension calling Rust", "f_rust_greet(name)"),
+        Case(GROUP_GREET, "greeter.greet", "greet(name)"),
+        Case(
+            GROUP_GREET,
+            "greeter.greeting() -> .value -> close()",
+            "s = greeting(name); s.value; s.close()",
+        ),
+        Case(
+            GROUP_GREET,
+            "cffi API raw greeter_greet_small, 1 buffer",
+            "d = name.encode(); unpack(buf, raw_small(d, len(d), buf)).decode()",
+            role="raw",
+        ),
+        Case(
+            GROUP_GREET,
+            "cffi API naive (encode, call, string, free)",
+            "p = raw_seed_greet(name.encode()); string(p).decode(); raw_free(p)",
+        ),
+        Case(
+            GROUP_GREET,
+            "cffi ABI mode naive",
+            "p = abi_greet(name.encode()); abi_string(p).decode(); abi_free(p)",
+        ),
+        Case(
+            GROUP_GREET,
+            "ctypes, argtypes/restype (seed)",
+            "p = ct_greet(c_char_p(name.encode())); c_char_p(p).value.decode(); ct_free(p)",
+            role="ctypes",
+        ),
+        Case(GROUP_MANY, "greeter.greet_many", "greet_many(names)", per=MANY),
+        Case(
+            GROUP_MANY, "[greeter.greet(n) for n in names]", "[greet(n) for n in names]", per=MANY
+        ),
+        Case(
+            GROUP_MANY,
+            "[C API floor greet(n) for n in names]",
+            "[f_greet(n) for n in names]",
+            per=MANY,
+        ),
+    ]
+
+
+def _calibrate(timer: timeit.Timer, slice_s: float) -> int:
+    loops = 1
+    while True:
+        elapsed = timer.timeit(loops)
+        if elapsed >= slice_s / 4 or loops >= 1 << 30:
+            return max(1, int(loops * slice_s / max(elapsed, 1e-9)))
+        loops *= 4
+
+
+def measure(cases: list[Case], ns: dict[str, Any], rounds: int, slice_s: float) -> None:
+    """Times every case, interleaved: each round runs every case once, in a rotating order."""
+    timers = [timeit.Timer(c.stmt, globals=ns) for c in cases]
+    for case, timer in zip(cases, timers, strict=True):
+        timer.timeit(max(1, 1000 // case.per))  # warm up (and check the statement runs)
+        case.loops = _calibrate(timer, slice_s)
+    for r in range(rounds):
+        order = list(range(len(cases)))
+        shift = r % len(order)
+        for i in order[shift:] + order[:shift]:
+            case = cases[i]
+            elapsed = timers[i].timeit(case.loops)
+            case.values.append(elapsed / case.loops / case.per)
+
+
+# --- async throughput ---------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    label: str
+    rates: list[float] = field(default_factory=list)  # completions per second
+    cpu_us: list[float] = field(default_factory=list)  # process CPU µs per completion
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpu_us)
+
+
+async def _gather_greet_async(n: int) -> list[str]:
+    return await asyncio.gather(*(greeter.greet_async(f"n{i}") for i in range(n)))
+
+
+async def _gather_to_thread(n: int) -> list[str]:
+    return await asyncio.gather(*(asyncio.to_thread(greeter.greet, f"n{i}") for i in range(n)))
+
+
+def _one_throughput(make: Callable[[int], Any], n: int) -> tuple[float, float]:
+    async def main() -> tuple[float, float]:
+        await make(64)  # warm: the pool, the executor and the loop's completion queue
+        wall, cpu = time.perf_counter(), time.process_time()
+        results = await make(n)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if len(results) != n or results[-1] not in (f"Async Hello, n{n - 1}!", f"Hello, n{n - 1}!"):
+            raise AssertionError("wrong results from the async benchmark")
+        return n / wall, cpu / n * 1e6
+
+    return asyncio.run(main())
+
+
+def measure_async(repeats: int, n: int = ASYNC_CONCURRENCY) -> tuple[Throughput, Throughput]:
+    ours = Throughput("greeter.greet_async")
+    theirs = Throughput("asyncio.to_thread(greeter.greet)")
+    for _ in range(repeats):
+        for t, make in ((ours, _gather_greet_async), (theirs, _gather_to_thread)):
+            rate, cpu = _one_throughput(make, n)
+            t.rates.append(rate)
+            t.cpu_us.append(cpu)
+    return ours, theirs
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def machine_facts() -> list[str]:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"CPython {platform.python_version()} ({sys.implementation.cache_tag}), "
+        f"cffi {cffi.__version__}, greeter {greeter.__version__}",
+        f"{platform.system()} {platform.release()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs ({model}), load average {load}",
+    ]
+
+
+def _find(cases: list[Case], group: str, role: str) -> Case:
+    return next(c for c in cases if c.group == group and c.role == role)
+
+
+def _label(case: Case, text: str) -> str:
+    return f"{text} ({case.label})"
+
+
+def format_table(cases: list[Case], rounds: int, slice_s: float) -> list[str]:
+    lines = [
+        f"median ns per call over {rounds} interleaved rounds of ~{slice_s * 1000:.0f} ms each; "
+        "vs floor / vs ctypes = this / that (lower is faster); spread = half the IQR",
+    ]
+    floor_greet = _find(cases, GROUP_GREET, "floor")
+    ctypes_greet = _find(cases, GROUP_GREET, "ctypes")
+    width = max(len(c.label) for c in cases) + 2
+    for group in dict.fromkeys(c.group for c in cases):
+        rows = [c for c in cases if c.group == group]
+        floor = next((c for c in rows if c.role == "floor"), floor_greet)
+        ref_ctypes = next((c for c in rows if c.role == "ctypes"), ctypes_greet)
+        lines.append("")
+        note = "" if group != GROUP_MANY else '  (references: the greet("World") floor and ctypes)'
+        lines.append(f"{group}{note}")
+        lines.append(
+            f"  {'':{width}}{'ns/call':>9}  {'spread':>6}  {'vs floor':>8}  {'vs ctypes':>9}"
+        )
+        for c in rows:
+            lines.append(
+                f"  {c.label:{width}}{c.median_ns:9.1f}  {c.spread_pct:5.1f}%  "
+                f"{c.median_ns / floor.median_ns:7.2f}x  {c.median_ns / ref_ctypes.median_ns:8.2f}x"
+            )
+    return lines
+
+
+def format_async(ours: Throughput, theirs: Throughput, n: int) -> list[str]:
+    lines = [f"greet_async: {n:,} concurrent awaits (median of {len(ours.rates)} runs)"]
+    for t in (ours, theirs):
+        lines.append(f"  {t.label:34}{t.rate:12,.0f} completions/s  {t.cpu:8.2f} CPU us/completion")
+    return lines
+
+
+@dataclass
+class Target:
+    text: str
+    value: float
+    limit: float
+    at_least: bool  # value must be >= limit (a speedup) instead of <= (a ratio)
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+    def line(self) -> str:
+        op = ">=" if self.at_least else "<="
+        verdict = "PASS" if self.passed else "MISS"
+        return f"  {verdict}  {self.text}: {self.value:.2f}x (target {op} {self.limit:g}x)"
+
+
+def targets(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Target]:
+    def get(group: str, label: str) -> float:
+        return next(c.median_ns for c in cases if c.group == group and c.label == label)
+
+    add = get(GROUP_ADD, "greeter.add_numbers")
+    raw_add = _find(cases, GROUP_ADD, "raw").median_ns
+    ct_add = _find(cases, GROUP_ADD, "ctypes").median_ns
+    greet = get(GROUP_GREET, "greeter.greet")
+    greeting = get(GROUP_GREET, "greeter.greeting() -> .value -> close()")
+    floor_greet = _find(cases, GROUP_GREET, "floor").median_ns
+    ct_greet = _find(cases, GROUP_GREET, "ctypes").median_ns
+    many = get(GROUP_MANY, "greeter.greet_many")
+    return [
+        Target(
+            "add_numbers / raw cffi greeter_add_numbers_checked",
+            add / raw_add,
+            ADD_VS_RAW_MAX,
+            False,
+        ),
+        Target("greet / C API floor", greet / floor_greet, GREET_VS_FLOOR_MAX, False),
+        Target(
+            f"greet_many per name ({MANY:,}) / C API floor greet",
+            many / floor_greet,
+            MANY_VS_FLOOR_MAX,
+            False,
+        ),
+        Target("ctypes add / add_numbers (speedup)", ct_add / add, SYNC_VS_CTYPES_MIN, True),
+        Target("ctypes greet / greet (speedup)", ct_greet / greet, SYNC_VS_CTYPES_MIN, True),
+        Target(
+            "ctypes greet / greeting()+value+close (speedup)",
+            ct_greet / greeting,
+            SYNC_VS_CTYPES_MIN,
+            True,
+        ),
+        Target(
+            "ctypes greet / greet_many per name (speedup)",
+            ct_greet / many,
+            SYNC_VS_CTYPES_MIN,
+            True,
+        ),
+        Target(
+            "greet_async / asyncio.to_thread(greet), completions/s",
+            ours.rate / theirs.rate,
+            ASYNC_VS_TO_THREAD_MIN,
+            True,
+        ),
+    ]
+
+
+def plot(
+    cases: list[Case], ours: Throughput, theirs: Throughput, path: Path, facts: list[str]
+) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise BenchSetupError("--plot needs matplotlib: pip install 'greeter[bench]'") from exc
+    groups = list(dict.fromkeys(c.group for c in cases))
+    fig, axes = plt.subplots(
+        len(groups) + 1,
+        1,
+        figsize=(10, 2.2 + 0.42 * len(cases) + 1.2),
+        gridspec_kw={"height_ratios": [*(sum(c.group == g for c in cases) for g in groups), 2]},
+    )
+    for ax, group in zip(axes, groups, strict=False):
+        rows = [c for c in cases if c.group == group]
+        values = [c.median_ns for c in rows]
+        colors = [
+            "#d1495b"
+            if c.label.startswith("greeter")
+            else "#8d99ae"
+            if c.role != "floor"
+            else "#2e4057"
+            for c in rows
+        ]
+        bars = ax.barh([c.label for c in rows], values, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(group, loc="left", fontsize=10)
+        ax.bar_label(bars, labels=[f"{v:.0f} ns" for v in values], padding=3, fontsize=8)
+        ax.set_xlim(0, max(values) * 1.18)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+    ax = axes[-1]
+    labels = [ours.label, theirs.label]
+    rates = [ours.rate / 1000, theirs.rate / 1000]
+    bars = ax.barh(labels, rates, color=["#d1495b", "#8d99ae"])
+    ax.invert_yaxis()
+    ax.set_title(
+        f"{ASYNC_CONCURRENCY:,} concurrent awaits: thousand completions/s (higher is better)",
+        loc="left",
+        fontsize=10,
+    )
+    ax.bar_label(bars, labels=[f"{r:,.0f}k/s" for r in rates], padding=3, fontsize=8)
+    ax.set_xlim(0, max(rates) * 1.18)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("greeter: ns per call, lower is better\n" + "; ".join(facts), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def dump_json(cases: list[Case], path: Path) -> None:
+    try:
+        import pyperf
+    except ImportError as exc:
+        raise BenchSetupError("--json needs pyperf: pip install 'greeter[bench]'") from exc
+    benchmarks = []
+    for c in cases:
+        meta = {"name": f"{c.group}: {c.label}", "loops": c.loops, "unit": "second"}
+        run = pyperf.Run(c.values, warmups=None, metadata=meta, collect_metadata=False)
+        benchmarks.append(pyperf.Benchmark([run]))
+    pyperf.BenchmarkSuite(benchmarks).dump(str(path), replace=True)
+
+
+# --- soak ---------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _hwm_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def soak(total: int, out: Callable[[str], None]) -> int:
+    """``total`` mixed calls, RSS sampled every round; returns an exit status."""
+    # One round: 10,000 calls.
+    #   4,000 add_numbers (100 of them overflowing) · 3,000 greet (1 in 100 longer than the
+    #   fast buffer, 20 with a NUL) · 1,000 greeting() (half closed, half left to the GC) ·
+    #   1,000 greet_many of 10 names · 1,000 greet_async, gathered on a fresh event loop.
+    per_round = 10_000
+    rounds = max(1, total // per_round)
+    long_name = "ж" * 200
+    batch = [f"b{i}" for i in range(10)]
+    add, greet, greeting, greet_many = (
+        greeter.add_numbers,
+        greeter.greet,
+        greeter.greeting,
+        greeter.greet_many,
+    )
+    errors = 0
+    samples: list[int] = []
+    start_rss = _rss_bytes()
+    started = time.perf_counter()
+    for r in range(rounds):
+        for i in range(3_900):
+            add(i, r)
+        for i in range(100):
+            try:
+                add(2**31 - 1, i + 1)
+            except OverflowError:
+                errors += 1
+        for i in range(2_950):
+            greet(long_name if i % 100 == 0 else f"n{i}")
+        for _ in range(20):
+            try:
+                greet("a\0b")
+            except ValueError:
+                errors += 1
+        for i in range(30):
+            greet(str(i) * 3)
+        for i in range(1_000):
+            s = greeting(f"g{i}")
+            _ = s.value
+            if i % 2:
+                s.close()
+        for _ in range(1_000):
+            greet_many(batch)
+        results = asyncio.run(_gather_greet_async(1_000))
+        if results[-1] != "Async Hello, n999!":
+            out(f"wrong async result: {results[-1]!r}")
+            return 1
+        samples.append(_rss_bytes())
+    elapsed = time.perf_counter() - started
+    import gc
+
+    gc.collect()
+    calls = rounds * per_round
+    mib = 1024 * 1024
+    out(
+        f"soak: {calls:,} mixed calls in {elapsed:.1f} s ({calls / elapsed:,.0f} calls/s), "
+        f"{errors:,} expected errors raised"
+    )
+    out(
+        f"  RSS: start {start_rss / mib:.1f} MiB, after round 1 {samples[0] / mib:.1f} MiB, "
+        f"peak sampled {max(samples) / mib:.1f} MiB, end {samples[-1] / mib:.1f} MiB, "
+        f"kernel high-water mark (VmHWM) {_hwm_bytes() / mib:.1f} MiB"
+    )
+    tail = samples[len(samples) // 2 :]
+    out(
+        f"  growth over the second half: {(tail[-1] - tail[0]) / mib:+.2f} MiB; "
+        f"live Rust strings at the end: {greeter.live_strings()}"
+    )
+    return 0 if greeter.live_strings() == 0 else 1
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="a rough run in under 30 seconds")
+    parser.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw a bar chart")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write a pyperf suite")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 40, quick 8)")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead: 10 million mixed calls (1 million with --quick), peak RSS reported",
+    )
+    parser.add_argument("--calls", type=int, help="calls for --soak")
+
+
+@contextlib.contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="greeter-bench-") as d:
+        yield Path(d)
+
+
+def run(args: argparse.Namespace) -> int:
+    def out(line: str = "") -> None:
+        print(line, flush=True)
+
+    facts = machine_facts()
+    if args.soak:
+        total = args.calls or (1_000_000 if args.quick else 10_000_000)
+        for line in facts:
+            out(line)
+        return soak(total, out)
+    rounds = args.rounds or (8 if args.quick else 40)
+    slice_s = 0.01 if args.quick else 0.05
+    async_repeats = 2 if args.quick else 7
+    try:
+        with _workdir() as workdir:
+            floor = build_floor(workdir)
+            cases = _cases()
+            ns = _namespace(floor)
+            out("greeter benchmark")
+            for line in facts:
+                out(f"  {line}")
+            measure(cases, ns, rounds, slice_s)
+            ours, theirs = measure_async(async_repeats)
+    except BenchSetupError as exc:
+        print(f"python -m greeter bench: {exc}", file=sys.stderr)
+        return 2
+    for line in format_table(cases, rounds, slice_s):
+        out(line)
+    out()
+    for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
+        out(line)
+    out()
+    out("targets (issue 4)")
+    for t in targets(cases, ours, theirs):
+        out(t.line())
+    out(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.plot is not None:
+        plot(cases, ours, theirs, args.plot, facts)
+        out(f"chart written to {args.plot}")
+    if args.json is not None:
+        dump_json(cases, args.json)
+        out(f"pyperf suite written to {args.json}")
+    return 0
