@@ -18,6 +18,9 @@ import weakref
 from greeter import _native
 from greeter.errors import QueueFullError
 
+_str_encode = str.encode
+_get_running_loop = asyncio.get_running_loop
+
 # How long a submit refused for a full queue waits before retrying when no completion of its
 # own loop arrives first (the queue is shared by every loop).
 _QUEUE_FULL_RETRY_S = 0.001
@@ -85,11 +88,27 @@ _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCompletions
 _registry_lock = threading.Lock()
 
 
+# The loop greet_async last ran on and its completions: a WeakKeyDictionary lookup makes a
+# weak reference per call, calling a stored one is cheaper. Replaced whole (atomic under the
+# GIL); a loop collected or closed never matches again, since its weak reference is dead or
+# it is not running.
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopCompletions] | None = None
+
+
 def _completions_for(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
+    global _last
     completions = _registry.get(loop)
-    if completions is not None:
-        return completions
+    if completions is None:
+        completions = _register(loop)
+    _last = (weakref.ref(loop), completions)
+    return completions
+
+
+def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
     with _registry_lock:
+        completions = _registry.get(loop)
+        if completions is not None:
+            return completions
         # Loops closed with work in flight (and never collected, since their futures are held
         # here) are swept whenever a new loop registers.
         for other, stale in list(_registry.items()):
@@ -108,9 +127,13 @@ async def greet_async(name: str) -> str:
     task if it has not started; either way its result is freed. When the pool's queue is full
     this waits for room (backpressure) instead of failing.
     """
-    data = _native._encode(name)
-    loop = asyncio.get_running_loop()
-    completions = _completions_for(loop)
+    try:
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    loop = _get_running_loop()
+    last = _last
+    completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
     while True:
         try:
             task_id = completions.queue.submit(data)
@@ -148,6 +171,8 @@ def pool_size() -> tuple[int, int]:
 
 def _forget_after_fork() -> None:
     # The child has none of the parent's threads; the queues' locks may be held forever.
+    global _last
+    _last = None
     for completions in list(_registry.values()):
         completions.queue.forget()
     _registry.clear()

@@ -401,49 +401,55 @@ class Target:
         return f"  {verdict}  {self.text}: {self.value:.2f}x (target {op} {self.limit:g}x)"
 
 
+def _paired(a: list[float], b: list[float], scale: float = 1.0) -> float:
+    """The median over rounds of a[r] / b[r]: both were timed in the same round, moments apart,
+    so a burst of load on the machine moves both and cancels out of the ratio."""
+    return statistics.median(x / y * scale for x, y in zip(a, b, strict=True))
+
+
 def targets(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Target]:
-    def get(group: str, label: str) -> float:
-        return next(c.median_ns for c in cases if c.group == group and c.label == label)
+    def get(group: str, label: str) -> list[float]:
+        return next(c.values for c in cases if c.group == group and c.label == label)
 
     add = get(GROUP_ADD, "greeter.add_numbers")
-    raw_add = _find(cases, GROUP_ADD, "raw").median_ns
-    ct_add = _find(cases, GROUP_ADD, "ctypes").median_ns
+    raw_add = _find(cases, GROUP_ADD, "raw").values
+    ct_add = _find(cases, GROUP_ADD, "ctypes").values
     greet = get(GROUP_GREET, "greeter.greet")
     greeting = get(GROUP_GREET, "greeter.greeting() -> .value -> close()")
-    floor_greet = _find(cases, GROUP_GREET, "floor").median_ns
-    ct_greet = _find(cases, GROUP_GREET, "ctypes").median_ns
+    floor_greet = _find(cases, GROUP_GREET, "floor").values
+    ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
     return [
         Target(
             "add_numbers / raw cffi greeter_add_numbers_checked",
-            add / raw_add,
+            _paired(add, raw_add),
             ADD_VS_RAW_MAX,
             False,
         ),
-        Target("greet / C API floor", greet / floor_greet, GREET_VS_FLOOR_MAX, False),
+        Target("greet / C API floor greet", _paired(greet, floor_greet), GREET_VS_FLOOR_MAX, False),
         Target(
             f"greet_many per name ({MANY:,}) / C API floor greet",
-            many / floor_greet,
+            _paired(many, floor_greet),
             MANY_VS_FLOOR_MAX,
             False,
         ),
-        Target("ctypes add / add_numbers (speedup)", ct_add / add, SYNC_VS_CTYPES_MIN, True),
-        Target("ctypes greet / greet (speedup)", ct_greet / greet, SYNC_VS_CTYPES_MIN, True),
+        Target("speedup over ctypes: add_numbers", _paired(ct_add, add), SYNC_VS_CTYPES_MIN, True),
+        Target("speedup over ctypes: greet", _paired(ct_greet, greet), SYNC_VS_CTYPES_MIN, True),
         Target(
-            "ctypes greet / greeting()+value+close (speedup)",
-            ct_greet / greeting,
+            "speedup over ctypes greet: greeting() + .value + close()",
+            _paired(ct_greet, greeting),
             SYNC_VS_CTYPES_MIN,
             True,
         ),
         Target(
-            "ctypes greet / greet_many per name (speedup)",
-            ct_greet / many,
+            "speedup over ctypes greet: greet_many, per name",
+            _paired(ct_greet, many),
             SYNC_VS_CTYPES_MIN,
             True,
         ),
         Target(
             "greet_async / asyncio.to_thread(greet), completions/s",
-            ours.rate / theirs.rate,
+            _paired(ours.rates, theirs.rates),
             ASYNC_VS_TO_THREAD_MIN,
             True,
         ),
@@ -612,7 +618,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a rough run in under 30 seconds")
     parser.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw a bar chart")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write a pyperf suite")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 40, quick 8)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 100, quick 10)")
     parser.add_argument(
         "--soak",
         action="store_true",
@@ -637,8 +643,8 @@ def run(args: argparse.Namespace) -> int:
         for line in facts:
             out(line)
         return soak(total, out)
-    rounds = args.rounds or (8 if args.quick else 40)
-    slice_s = 0.01 if args.quick else 0.05
+    rounds = args.rounds or (10 if args.quick else 100)
+    slice_s = 0.01 if args.quick else 0.02
     async_repeats = 2 if args.quick else 7
     try:
         with _workdir() as workdir:
@@ -659,7 +665,7 @@ def run(args: argparse.Namespace) -> int:
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
         out(line)
     out()
-    out("targets (issue 4)")
+    out("targets (issue 4): each ratio is the median of per-round ratios (paired, same round)")
     for t in targets(cases, ours, theirs):
         out(t.line())
     out(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

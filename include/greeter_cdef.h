@@ -291,6 +291,32 @@ size_t greeter_queue_drain(const struct GreeterCompletionQueue *queue,
                            struct GreeterCompletion *out,
                            size_t capacity);
 
+// Moves completions into flat caller-owned arrays, so that a caller reads a batch with a
+// few bulk copies instead of one field access per completion. Nothing is allocated for the
+// caller and nothing needs releasing.
+//
+// For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
+// its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
+// the greeting on success or the error message (NUL bytes escaped as `\0`) on failure, is
+// written to `text`: the texts of the completions moved, joined by single NUL bytes, no
+// terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
+// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
+// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
+// completions still waiting. Returns 0 for a NULL `queue`.
+//
+// # Safety
+// `queue` is NULL or a live queue; `ids` and `codes` are writable for `capacity` elements;
+// `text` is writable for `text_len` bytes (NULL only when `text_len` is 0); `text_used` and
+// `remaining` are valid for writes.
+size_t greeter_queue_drain_packed(const struct GreeterCompletionQueue *queue,
+                                  uint64_t *ids,
+                                  GreeterCode *codes,
+                                  size_t capacity,
+                                  char *text,
+                                  size_t text_len,
+                                  size_t *text_used,
+                                  size_t *remaining);
+
 // Frees the `value` and status message of `count` completions written by
 // `greeter_queue_drain`, and sets them to NULL. NULL `completions` is accepted.
 //
@@ -319,6 +345,32 @@ uint64_t greeter_greet_submit(const char *name,
                               size_t name_len,
                               const struct GreeterCompletionQueue *queue,
                               struct GreeterStatus *status);
+
+// Submits `count` greetings at once (`Async Hello, {name}!`), under one lock of the pool,
+// to be delivered to `queue`: the batched form of `greeter_greet_submit`, for an event loop
+// that collects the submits of one iteration.
+//
+// The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
+// `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
+// them, or fewer when the pool's queue has room for fewer (submit the rest later), and
+// stores their first task id in `*first_id`; the `i`-th accepted name has id
+// `*first_id + i`. Every accepted id gets exactly one completion. A name that is not valid
+// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
+// at once. Returns 0 and sets `status` when none is accepted: `GREETER_ERR_QUEUE_FULL`,
+// `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_ARGUMENT` (the
+// lengths add up to more than `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`. `count` 0 returns 0
+// with `GREETER_OK`.
+//
+// # Safety
+// `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
+// readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live
+// queue; `first_id` and `status` are NULL or valid for writes.
+size_t greeter_greet_submit_many(const char *names,
+                                 const size_t *lens,
+                                 size_t count,
+                                 const struct GreeterCompletionQueue *queue,
+                                 uint64_t *first_id,
+                                 struct GreeterStatus *status);
 
 // Cancels task `task_id`. Returns 1 if it was still queued (it will never run and no
 // completion will be delivered), 2 if it is running (its result will be dropped, no completion

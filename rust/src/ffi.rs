@@ -668,6 +668,99 @@ pub unsafe extern "C" fn greeter_queue_drain(
     })
 }
 
+/// Moves completions into flat caller-owned arrays, so that a caller reads a batch with a
+/// few bulk copies instead of one field access per completion. Nothing is allocated for the
+/// caller and nothing needs releasing.
+///
+/// For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
+/// its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
+/// the greeting on success or the error message (NUL bytes escaped as `\0`) on failure, is
+/// written to `text`: the texts of the completions moved, joined by single NUL bytes, no
+/// terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
+/// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
+/// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
+/// completions still waiting. Returns 0 for a NULL `queue`.
+///
+/// # Safety
+/// `queue` is NULL or a live queue; `ids` and `codes` are writable for `capacity` elements;
+/// `text` is writable for `text_len` bytes (NULL only when `text_len` is 0); `text_used` and
+/// `remaining` are valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn greeter_queue_drain_packed(
+    queue: *const GreeterCompletionQueue,
+    ids: *mut u64,
+    codes: *mut GreeterCode,
+    capacity: usize,
+    text: *mut c_char,
+    text_len: usize,
+    text_used: *mut usize,
+    remaining: *mut usize,
+) -> usize {
+    // SAFETY: NULL or a live queue, by contract.
+    let Some(queue) = (unsafe { queue.as_ref() }) else {
+        return 0;
+    };
+    if ids.is_null() || codes.is_null() || capacity == 0 {
+        return 0;
+    }
+    seed_guarded(0, || {
+        // SAFETY: writable for `text_len` bytes, by contract.
+        let text_out = unsafe { out_buffer(text, text_len, "text") }?;
+        // SAFETY: `ids` and `codes` are non-NULL and writable for `capacity` elements, by
+        // contract, and distinct from each other and from `text`.
+        let ids = unsafe { std::slice::from_raw_parts_mut(ids, capacity) };
+        // SAFETY: as above.
+        let codes = unsafe { std::slice::from_raw_parts_mut(codes, capacity) };
+        let mut batch = Vec::with_capacity(capacity.min(1024));
+        let mut used = 0usize;
+        let mut first_needs = 0usize;
+        let left = queue.queue.drain_while(&mut batch, capacity, |c| {
+            let sep = usize::from(used > 0);
+            let len = completion_text_len(c) + sep;
+            if used + len <= text_out.len() {
+                used += len;
+                true
+            } else {
+                if used == 0 {
+                    first_needs = len;
+                }
+                false
+            }
+        });
+        let mut at = 0;
+        for (i, completion) in batch.iter().enumerate() {
+            if i > 0 {
+                text_out[at] = 0;
+                at += 1;
+            }
+            ids[i] = completion.task_id;
+            let piece = match &completion.result {
+                Ok(s) => {
+                    codes[i] = GREETER_OK;
+                    std::borrow::Cow::Borrowed(s.as_str())
+                }
+                Err(e) => {
+                    codes[i] = e.code;
+                    std::borrow::Cow::Owned(e.message.replace('\0', "\\0"))
+                }
+            };
+            text_out[at..at + piece.len()].copy_from_slice(piece.as_bytes());
+            at += piece.len();
+        }
+        store(text_used, if batch.is_empty() { first_needs } else { at });
+        store(remaining, left);
+        Ok(batch.len())
+    })
+}
+
+/// The length of a completion's text in `greeter_queue_drain_packed`.
+fn completion_text_len(c: &crate::pool::Completion) -> usize {
+    match &c.result {
+        Ok(s) => s.len(),
+        Err(e) => e.message.len() + e.message.bytes().filter(|&b| b == 0).count(),
+    }
+}
+
 /// Frees the `value` and status message of `count` completions written by
 /// `greeter_queue_drain`, and sets them to NULL. NULL `completions` is accepted.
 ///
@@ -730,6 +823,73 @@ pub unsafe extern "C" fn greeter_greet_submit(
         // SAFETY: forwarded from this function's contract.
         let name = validate_name(unsafe { bytes_arg(name, name_len, "name") }?)?;
         global::get()?.submit(name.to_owned(), Target::Queue(Arc::clone(&queue.queue)))
+    })
+}
+
+/// Submits `count` greetings at once (`Async Hello, {name}!`), under one lock of the pool,
+/// to be delivered to `queue`: the batched form of `greeter_greet_submit`, for an event loop
+/// that collects the submits of one iteration.
+///
+/// The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
+/// `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
+/// them, or fewer when the pool's queue has room for fewer (submit the rest later), and
+/// stores their first task id in `*first_id`; the `i`-th accepted name has id
+/// `*first_id + i`. Every accepted id gets exactly one completion. A name that is not valid
+/// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
+/// at once. Returns 0 and sets `status` when none is accepted: `GREETER_ERR_QUEUE_FULL`,
+/// `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_ARGUMENT` (the
+/// lengths add up to more than `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`. `count` 0 returns 0
+/// with `GREETER_OK`.
+///
+/// # Safety
+/// `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
+/// readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live
+/// queue; `first_id` and `status` are NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn greeter_greet_submit_many(
+    names: *const c_char,
+    lens: *const usize,
+    count: usize,
+    queue: *const GreeterCompletionQueue,
+    first_id: *mut u64,
+    status: *mut GreeterStatus,
+) -> usize {
+    guarded(status, 0, || {
+        // SAFETY: NULL or a live queue, by contract.
+        let queue = unsafe { queue.as_ref() }
+            .ok_or_else(|| Error::new(GREETER_ERR_NULL_POINTER, "queue is NULL"))?;
+        if count == 0 {
+            return Ok(0);
+        }
+        if lens.is_null() {
+            return Err(Error::new(GREETER_ERR_NULL_POINTER, "lens is NULL"));
+        }
+        if count > isize::MAX as usize / std::mem::size_of::<usize>() {
+            return Err(Error::new(
+                GREETER_ERR_INVALID_ARGUMENT,
+                "count is too large",
+            ));
+        }
+        // SAFETY: non-NULL, readable for `count` elements by contract, size checked above.
+        let lens = unsafe { std::slice::from_raw_parts(lens, count) };
+        let total = lens
+            .iter()
+            .try_fold(0usize, |acc, &n| acc.checked_add(n))
+            .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the lengths overflow"))?;
+        // SAFETY: forwarded from this function's contract (`total` bytes readable).
+        let packed = unsafe { bytes_arg_or_empty(names, total, "names") }?;
+        let mut at = 0;
+        let parsed = lens
+            .iter()
+            .map(|&n| {
+                let name = &packed[at..at + n];
+                at += n;
+                validate_name(name).map(str::to_owned)
+            })
+            .collect();
+        let (first, accepted) = global::get()?.submit_many(parsed, &queue.queue)?;
+        store(first_id, first);
+        Ok(accepted)
     })
 }
 
@@ -1016,6 +1176,154 @@ mod tests {
         assert_eq!(message(&status), "names is NULL");
         // SAFETY: status filled above.
         unsafe { greeter_status_clear(&mut status) };
+    }
+
+    #[test]
+    fn the_packed_drain_fills_flat_arrays() {
+        let _serial = tests_serial();
+        let mut status = new_status();
+        // SAFETY: valid pointers throughout; the queue is freed at the end.
+        unsafe {
+            let q = greeter_queue_new(&mut status);
+            let a = greeter_greet_submit(b"Ann".as_ptr().cast(), 3, q, &mut status);
+            let b = greeter_greet_submit(b"Bo".as_ptr().cast(), 2, q, &mut status);
+            let mut ids = [0u64; 4];
+            let mut codes = [-1i32; 4];
+            let mut text = [0u8; 64];
+            let (mut used, mut left) = (0usize, 0usize);
+            let mut got: Vec<(u64, i32, Vec<u8>)> = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while got.len() < 2 {
+                assert!(std::time::Instant::now() < deadline);
+                // A 17-byte buffer holds one greeting: they come one per call.
+                let n = greeter_queue_drain_packed(
+                    q,
+                    ids.as_mut_ptr(),
+                    codes.as_mut_ptr(),
+                    4,
+                    text.as_mut_ptr().cast(),
+                    17,
+                    &mut used,
+                    &mut left,
+                );
+                assert!(n <= 1);
+                if n == 1 {
+                    got.push((ids[0], codes[0], text[..used].to_vec()));
+                }
+            }
+            got.sort();
+            assert_eq!(got[0], (a, GREETER_OK, b"Async Hello, Ann!".to_vec()));
+            assert_eq!(got[1], (b, GREETER_OK, b"Async Hello, Bo!".to_vec()));
+            assert_eq!(left, 0);
+            // Too small for the first: nothing moves, the room needed comes back.
+            let c = greeter_greet_submit(b"Cyd".as_ptr().cast(), 3, q, &mut status);
+            let mut n = 0;
+            while n == 0 {
+                assert!(std::time::Instant::now() < deadline);
+                n = greeter_queue_drain_packed(
+                    q,
+                    ids.as_mut_ptr(),
+                    codes.as_mut_ptr(),
+                    4,
+                    text.as_mut_ptr().cast(),
+                    4,
+                    &mut used,
+                    &mut left,
+                );
+                if n == 0 && used == 17 {
+                    break;
+                }
+            }
+            assert_eq!((n, used, left), (0, 17, 1));
+            let n = greeter_queue_drain_packed(
+                q,
+                ids.as_mut_ptr(),
+                codes.as_mut_ptr(),
+                4,
+                text.as_mut_ptr().cast(),
+                64,
+                &mut used,
+                &mut left,
+            );
+            assert_eq!(
+                (n, ids[0], &text[..used], left),
+                (1, c, &b"Async Hello, Cyd!"[..], 0)
+            );
+            greeter_status_clear(&mut status);
+            greeter_queue_free(q);
+        }
+    }
+
+    #[test]
+    fn submit_many_round_trips_through_the_packed_drain() {
+        let _serial = tests_serial();
+        let mut status = new_status();
+        // SAFETY: valid pointers throughout; the queue is freed at the end.
+        unsafe {
+            let q = greeter_queue_new(&mut status);
+            let names = b"AnnB\0dCyd";
+            let lens = [3usize, 3, 3];
+            let mut first = 0u64;
+            let n = greeter_greet_submit_many(
+                names.as_ptr().cast(),
+                lens.as_ptr(),
+                3,
+                q,
+                &mut first,
+                &mut status,
+            );
+            assert_eq!((n, status.code), (3, GREETER_OK));
+            let mut got: Vec<(u64, i32, String)> = Vec::new();
+            let mut ids = [0u64; 8];
+            let mut codes = [0i32; 8];
+            let mut text = [0u8; 256];
+            let (mut used, mut left) = (0usize, 0usize);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while got.len() < 3 {
+                assert!(std::time::Instant::now() < deadline);
+                let k = greeter_queue_drain_packed(
+                    q,
+                    ids.as_mut_ptr(),
+                    codes.as_mut_ptr(),
+                    8,
+                    text.as_mut_ptr().cast(),
+                    256,
+                    &mut used,
+                    &mut left,
+                );
+                let texts: Vec<&[u8]> = text[..used].split(|&b| b == 0).collect();
+                for i in 0..k {
+                    let t = String::from_utf8(texts[i].to_vec()).unwrap();
+                    got.push((ids[i], codes[i], t));
+                }
+            }
+            got.sort();
+            assert_eq!(got[0], (first, GREETER_OK, "Async Hello, Ann!".into()));
+            assert_eq!(got[1].0, first + 1);
+            assert_eq!(got[1].1, GREETER_ERR_INTERIOR_NUL);
+            assert_eq!(got[1].2, "name contains a NUL byte at offset 1");
+            assert_eq!(got[2], (first + 2, GREETER_OK, "Async Hello, Cyd!".into()));
+            let n = greeter_greet_submit_many(
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+                q,
+                &mut first,
+                &mut status,
+            );
+            assert_eq!((n, status.code), (0, GREETER_OK));
+            let n = greeter_greet_submit_many(
+                names.as_ptr().cast(),
+                std::ptr::null(),
+                1,
+                q,
+                &mut first,
+                &mut status,
+            );
+            assert_eq!((n, status.code), (0, GREETER_ERR_NULL_POINTER));
+            greeter_status_clear(&mut status);
+            greeter_queue_free(q);
+        }
     }
 
     #[test]

@@ -115,12 +115,56 @@ impl CompletionQueue {
         }
     }
 
+    /// Adds completions under one lock, with at most one wake-up.
+    pub fn push_many(&self, completions: impl IntoIterator<Item = Completion>) {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        let before = state.items.len();
+        state.items.extend(completions);
+        if state.items.len() > before && !state.notified {
+            state.notified = true;
+            // WouldBlock means the socket already holds unread bytes: the reader is awake.
+            let _ = (&self.wake_tx).write(&[1]);
+        }
+    }
+
     /// Moves up to `max` completions into `out`. When that empties the queue the wake-up bytes
     /// are consumed, so the descriptor stays readable exactly while completions are waiting.
     pub fn drain_into(&self, out: &mut Vec<Completion>, max: usize) {
         let mut state = lock(&self.state);
         let n = max.min(state.items.len());
         out.extend(state.items.drain(..n));
+        self.consume_wake_up_if_empty(&mut state);
+    }
+
+    /// Moves completions into `out`, in order, while fewer than `max` have been moved and
+    /// `fits` accepts the next one; returns how many are still waiting. Wake-ups are consumed
+    /// as by [`CompletionQueue::drain_into`].
+    pub fn drain_while(
+        &self,
+        out: &mut Vec<Completion>,
+        max: usize,
+        mut fits: impl FnMut(&Completion) -> bool,
+    ) -> usize {
+        let mut state = lock(&self.state);
+        let mut moved = 0;
+        while moved < max {
+            match state.items.front() {
+                Some(next) if fits(next) => {}
+                _ => break,
+            }
+            if let Some(next) = state.items.pop_front() {
+                out.push(next);
+                moved += 1;
+            }
+        }
+        self.consume_wake_up_if_empty(&mut state);
+        state.items.len()
+    }
+
+    fn consume_wake_up_if_empty(&self, state: &mut QueueState) {
         if state.items.is_empty() && state.notified {
             state.notified = false;
             let mut sink = [0u8; 64];
@@ -187,6 +231,9 @@ struct PoolState {
     /// Queued tasks not cancelled: what the capacity bounds.
     queued: usize,
     idle_workers: usize,
+    /// Idle workers already notified and not yet awake: a burst of submits wakes each idle
+    /// worker once instead of making a futex call per submit.
+    waking: usize,
     next_id: u64,
     shutting_down: bool,
 }
@@ -195,6 +242,7 @@ struct Shared {
     state: Mutex<PoolState>,
     work_ready: Condvar,
     capacity: usize,
+    threads: usize,
 }
 
 /// A fixed set of worker threads and their bounded task queue.
@@ -220,11 +268,13 @@ impl Pool {
                 tasks: HashMap::new(),
                 queued: 0,
                 idle_workers: 0,
+                waking: 0,
                 next_id: 1,
                 shutting_down: false,
             }),
             work_ready: Condvar::new(),
             capacity,
+            threads,
         });
         let pool = Pool {
             shared,
@@ -281,12 +331,72 @@ impl Pool {
         state.tasks.insert(id, TaskState::Queued);
         state.queue.push_back(Task { id, name, target });
         state.queued += 1;
-        let wake = state.idle_workers > 0;
+        let wake = state.idle_workers > state.waking;
+        if wake {
+            state.waking += 1;
+        }
         drop(state);
         if wake {
             self.shared.work_ready.notify_one();
         }
         Ok(id)
+    }
+
+    /// Queues the greetings of `names` for `queue` under one lock, with ids `first..first + n`
+    /// where `(first, n)` is returned: as many as the capacity allows, in order (`n` may be
+    /// less than `names.len()`, and is never 0). A name that failed validation still takes its
+    /// id, and its error is delivered to `queue` at once, so every id gets one completion.
+    /// Fails when the pool is shut down, or when not even one task fits (queue full).
+    pub fn submit_many(
+        &self,
+        names: Vec<Result<String>>,
+        queue: &Arc<CompletionQueue>,
+    ) -> Result<(u64, usize)> {
+        let mut state = lock(&self.shared.state);
+        if state.shutting_down {
+            return Err(shut_down_error("the worker pool is shut down"));
+        }
+        let room = self.shared.capacity.saturating_sub(state.queued);
+        let n = names.len().min(room);
+        if n == 0 && !names.is_empty() {
+            return Err(Error::new(
+                GREETER_ERR_QUEUE_FULL,
+                format!(
+                    "the worker pool's queue is full ({} tasks waiting); retry after some complete",
+                    self.shared.capacity
+                ),
+            ));
+        }
+        let first = state.next_id;
+        state.next_id += n as u64;
+        let mut failed = Vec::new();
+        for (i, name) in names.into_iter().take(n).enumerate() {
+            let id = first + i as u64;
+            match name {
+                Ok(name) => {
+                    state.tasks.insert(id, TaskState::Queued);
+                    state.queue.push_back(Task {
+                        id,
+                        name,
+                        target: Target::Queue(Arc::clone(queue)),
+                    });
+                    state.queued += 1;
+                }
+                Err(e) => failed.push(Completion {
+                    task_id: id,
+                    result: Err(e),
+                }),
+            }
+        }
+        let wake =
+            (state.idle_workers - state.waking.min(state.idle_workers)).min(n - failed.len());
+        state.waking += wake;
+        drop(state);
+        for _ in 0..wake {
+            self.shared.work_ready.notify_one();
+        }
+        queue.push_many(failed);
+        Ok((first, n))
     }
 
     /// Cancels task `id`; see [`CancelOutcome`].
@@ -344,20 +454,35 @@ fn shut_down_error(message: &str) -> Error {
     Error::new(GREETER_ERR_SHUT_DOWN, message)
 }
 
+/// The most tasks a worker takes from the shared queue per visit. Taking several per lock, and
+/// handing their results back under one lock per queue, keeps a submitting event loop from
+/// contending with the workers for the pool's mutex on every task.
+const WORKER_BATCH: usize = 64;
+
 fn worker(shared: &Shared) {
+    let mut batch: Vec<Task> = Vec::with_capacity(WORKER_BATCH);
+    let mut done: Vec<(Task, Result<String>)> = Vec::with_capacity(WORKER_BATCH);
     loop {
-        let task = {
+        {
             let mut state = lock(&shared.state);
             loop {
-                if let Some(task) = state.queue.pop_front() {
+                // A fair share of what is queued, so that every worker gets some.
+                let share = (state.queue.len() / shared.threads).clamp(1, WORKER_BATCH);
+                while batch.len() < share {
+                    let Some(task) = state.queue.pop_front() else {
+                        break;
+                    };
                     match state.tasks.get_mut(&task.id) {
                         Some(s) => {
                             *s = TaskState::Running;
                             state.queued -= 1;
-                            break task;
+                            batch.push(task);
                         }
                         None => continue, // cancelled while queued
                     }
+                }
+                if !batch.is_empty() {
+                    break;
                 }
                 if state.shutting_down {
                     return;
@@ -368,14 +493,51 @@ fn worker(shared: &Shared) {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
                 state.idle_workers -= 1;
+                // Woken by a submit (or spuriously: then a later submit's notify finds the
+                // count one short and wakes another idle worker, or this one takes the task).
+                state.waking = state.waking.saturating_sub(1);
             }
-        };
-        let result = catch_unwind(|| async_greeting(&task.name))
-            .map_err(|payload| Error::from_panic(payload.as_ref()));
-        let abandoned = lock(&shared.state).tasks.remove(&task.id) == Some(TaskState::Abandoned);
-        if !abandoned {
-            task.target.deliver(task.id, result);
         }
+        for task in batch.drain(..) {
+            let result = catch_unwind(|| async_greeting(&task.name))
+                .map_err(|payload| Error::from_panic(payload.as_ref()));
+            done.push((task, result));
+        }
+        {
+            let mut state = lock(&shared.state);
+            // Cancelled while running: the result is dropped instead of delivered.
+            done.retain(|(task, _)| state.tasks.remove(&task.id) != Some(TaskState::Abandoned));
+        }
+        deliver_all(&mut done);
+    }
+}
+
+/// Delivers finished tasks, in order: a run of tasks bound for the same queue is pushed under
+/// one lock with at most one wake-up.
+fn deliver_all(done: &mut Vec<(Task, Result<String>)>) {
+    let mut run: Vec<Completion> = Vec::new();
+    let mut run_queue: Option<Arc<CompletionQueue>> = None;
+    for (task, result) in done.drain(..) {
+        match task.target {
+            Target::Queue(queue) => {
+                if let Some(current) = &run_queue {
+                    if !Arc::ptr_eq(current, &queue) {
+                        current.push_many(run.drain(..));
+                        run_queue = Some(queue);
+                    }
+                } else {
+                    run_queue = Some(queue);
+                }
+                run.push(Completion {
+                    task_id: task.id,
+                    result,
+                });
+            }
+            target @ Target::Callback(_) => target.deliver(task.id, result),
+        }
+    }
+    if let Some(queue) = run_queue {
+        queue.push_many(run);
     }
 }
 
@@ -652,6 +814,94 @@ mod tests {
         let done = drain_all(&queue, 1);
         assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, y!");
         pool.shutdown();
+    }
+
+    #[test]
+    fn drain_while_stops_at_the_first_refused_and_counts_the_rest() {
+        let queue = CompletionQueue::new().unwrap();
+        for id in 0..4 {
+            queue.push(Completion {
+                task_id: id,
+                result: Ok("x".repeat(id as usize + 1)),
+            });
+        }
+        let mut out = Vec::new();
+        let mut budget = 3;
+        let left = queue.drain_while(&mut out, 10, |c| {
+            let len = c.result.as_ref().map_or(0, String::len);
+            let fits = len <= budget;
+            if fits {
+                budget -= len;
+            }
+            fits
+        });
+        assert_eq!(out.len(), 2, "1 + 2 bytes fit, 3 does not");
+        assert_eq!(left, 2);
+        assert_eq!(queue.drain_while(&mut out, 1, |_| true), 1);
+        assert_eq!(queue.drain_while(&mut out, 10, |_| true), 0);
+        assert_eq!(
+            out.iter().map(|c| c.task_id).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        let mut byte = [0u8; 8];
+        assert!(
+            (&queue.wake_rx).read(&mut byte).is_err(),
+            "emptied: wake-up consumed"
+        );
+    }
+
+    #[test]
+    fn submit_many_takes_contiguous_ids_and_reports_bad_names_as_completions() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Pool::start(2, 3).unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let bad = Error::new(crate::error::GREETER_ERR_INTERIOR_NUL, "bad");
+        let names = vec![
+            Ok("a".to_owned()),
+            Err(bad),
+            Ok("c".to_owned()),
+            Ok("d".into()),
+        ];
+        let (first, n) = pool.submit_many(names, &queue).unwrap();
+        assert_eq!(n, 3, "capacity 3: the fourth is left to the caller");
+        let mut done = drain_all(&queue, 3);
+        done.sort_by_key(|c| c.task_id);
+        assert_eq!(done[0].task_id, first);
+        assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, a!");
+        assert_eq!(done[1].task_id, first + 1);
+        assert_eq!(done[1].result.as_ref().unwrap_err().message, "bad");
+        assert_eq!(done[2].task_id, first + 2);
+        assert_eq!(done[2].result.as_ref().unwrap(), "Async Hello, c!");
+        assert_eq!(pool.submit_many(Vec::new(), &queue).unwrap().1, 0);
+        pool.shutdown();
+        let refused = pool.submit_many(vec![Ok("x".into())], &queue).unwrap_err();
+        assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
+    }
+
+    #[test]
+    fn push_many_wakes_once_and_keeps_order() {
+        let queue = CompletionQueue::new().unwrap();
+        queue.push_many((0..5).map(|id| Completion {
+            task_id: id,
+            result: Ok(format!("v{id}")),
+        }));
+        queue.push_many(std::iter::empty());
+        let mut bytes = [0u8; 8];
+        assert_eq!(
+            (&queue.wake_rx).read(&mut bytes).unwrap(),
+            1,
+            "one wake-up byte"
+        );
+        let mut out = Vec::new();
+        queue.drain_into(&mut out, 10);
+        let ids: Vec<u64> = out.iter().map(|c| c.task_id).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
+        queue.close();
+        queue.push_many([Completion {
+            task_id: 9,
+            result: Ok(String::new()),
+        }]);
+        assert!(queue.is_empty());
     }
 
     #[test]
