@@ -1,8 +1,10 @@
 """``await greeter.greet_async(name)``: Rust worker threads completing asyncio futures.
 
-Each event loop gets one Rust completion queue. Its file descriptor is watched with
-``loop.add_reader``; Rust makes it readable when the queue goes from empty to non-empty, so a
-burst of completions costs one wake-up and one batched drain, not a callback per completion.
+Each event loop gets one Rust completion queue. The greet_async calls of one loop iteration are
+submitted together, in one call into Rust (one lock of the pool, one wake-up per idle worker).
+The queue's file descriptor is watched with ``loop.add_reader``; Rust makes it readable when
+the queue goes from empty to non-empty, so a burst of completions costs one wake-up and one
+batched drain into flat arrays, not a callback or several cffi accesses per completion.
 Rust never calls into Python here: a closed loop, an exiting thread or a finalising
 interpreter can never receive a call from a worker.
 """
@@ -14,9 +16,10 @@ import atexit
 import os
 import threading
 import weakref
+from typing import Any
 
 from greeter import _native
-from greeter.errors import QueueFullError
+from greeter.errors import GreeterError, QueueFullError
 
 _str_encode = str.encode
 _get_running_loop = asyncio.get_running_loop
@@ -26,14 +29,25 @@ _get_running_loop = asyncio.get_running_loop
 _QUEUE_FULL_RETRY_S = 0.001
 
 
+# A greet_async call waiting to be submitted, then submitted: [UTF-8 name, future, task id
+# (0 until submitted)]. A list: cheaper to make than an object, and private to this module.
+_Request = list[Any]
+
+
 class _LoopCompletions:
-    """The completion queue of one event loop and the futures waiting on it."""
+    """The completion queue of one event loop, the futures waiting on it, and the submits of
+    the current loop iteration (sent to Rust in one call, see :meth:`_flush`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.queue = _native.CompletionQueue()
         self.loop_ref = weakref.ref(loop)
         self.waiting: dict[int, asyncio.Future[str]] = {}
-        self.room: list[asyncio.Future[None]] = []
+        self.pending: list[_Request] = []
+        self.flush_handle: asyncio.Handle | None = None
+        self.retry_handle: asyncio.TimerHandle | None = None
+        # The last flush found the pool's queue full: flush again when completions arrive
+        # (or after _QUEUE_FULL_RETRY_S, since other loops' completions make room too).
+        self.full = False
         loop.add_reader(self.queue.fd, self._on_readable)
         # A loop collected without being closed still frees its queue.
         weakref.finalize(loop, self.queue.close)
@@ -43,28 +57,49 @@ class _LoopCompletions:
         for task_id, value, error in self.queue.drain():
             future = waiting.pop(task_id, None)
             if future is None or future.done():
-                continue  # cancelled after its result was delivered; drain freed the string
+                continue  # cancelled after its result was delivered
             if error is None:
                 future.set_result(value)  # type: ignore[arg-type]
             else:
                 future.set_exception(error)
-        if self.room:
-            self._wake_room()
+        if self.full and self.pending:
+            self.full = False
+            self._flush()
 
-    def _wake_room(self) -> None:
-        room, self.room = self.room, []
-        for future in room:
-            if not future.done():
-                future.set_result(None)
+    def _flush(self) -> None:
+        """Submits every request of this loop iteration in one call (one lock of the pool,
+        one wake-up per idle worker) instead of one call per greet_async."""
+        self.flush_handle = None
+        pending, self.pending = self.pending, []
+        live = [r for r in pending if not r[1].done()]  # cancelled before submit: dropped
+        waiting = self.waiting
+        while live:
+            try:
+                first, n = self.queue.submit_many([r[0] for r in live])
+            except QueueFullError:
+                self.pending[:0] = live  # backpressure: wait for room, keep their order
+                self._wait_for_room()
+                return
+            except GreeterError as exc:  # shut down: each awaiting task gets its own error
+                for r in live:
+                    r[1].set_exception(type(exc)(exc.code, str(exc)))
+                return
+            for task_id, r in zip(range(first, first + n), live, strict=False):
+                r[2] = task_id
+                waiting[task_id] = r[1]
+            live = live[n:]
 
-    async def wait_for_room(self, loop: asyncio.AbstractEventLoop) -> None:
-        future: asyncio.Future[None] = loop.create_future()
-        self.room.append(future)
-        timer = loop.call_later(_QUEUE_FULL_RETRY_S, self._wake_room)
-        try:
-            await future
-        finally:
-            timer.cancel()
+    def _wait_for_room(self) -> None:
+        self.full = True
+        loop = self.loop_ref()
+        if self.retry_handle is None and loop is not None and not loop.is_closed():
+            self.retry_handle = loop.call_later(_QUEUE_FULL_RETRY_S, self._retry)
+
+    def _retry(self) -> None:
+        self.retry_handle = None
+        if self.full and self.pending:
+            self.full = False
+            self._flush()
 
     def abandon(self, task_id: int) -> None:
         """The awaiting task is gone: cancel the Rust task; its result, if any, is freed."""
@@ -76,6 +111,10 @@ class _LoopCompletions:
         loop = self.loop_ref()
         if loop is not None and not loop.is_closed():
             loop.remove_reader(self.queue.fd)
+        for handle in (self.flush_handle, self.retry_handle):
+            if handle is not None:
+                handle.cancel()
+        self.pending.clear()
         for task_id in list(self.waiting):
             _native.task_cancel(task_id)
         self.waiting.clear()
@@ -134,20 +173,18 @@ async def greet_async(name: str) -> str:
     loop = _get_running_loop()
     last = _last
     completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
-    while True:
-        try:
-            task_id = completions.queue.submit(data)
-            break
-        except QueueFullError:
-            await completions.wait_for_room(loop)
     future: asyncio.Future[str] = loop.create_future()
-    completions.waiting[task_id] = future
+    request: _Request = [data, future, 0]
+    completions.pending.append(request)
+    if completions.flush_handle is None and not completions.full:
+        completions.flush_handle = loop.call_soon(completions._flush)
     try:
         return await future
     except BaseException:
-        # Cancelled, or the coroutine was closed (GeneratorExit) with its loop gone.
-        if not future.done() or future.cancelled():
-            completions.abandon(task_id)
+        # Cancelled, or the coroutine was closed (GeneratorExit) with its loop gone. Not yet
+        # submitted (task id 0): the flush drops it.
+        if (not future.done() or future.cancelled()) and request[2]:
+            completions.abandon(request[2])
         raise
 
 

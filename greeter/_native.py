@@ -351,6 +351,9 @@ _DRAIN_BATCH = 1024
 _DRAIN_TEXT = 64 * 1024
 _drain_packed = lib.greeter_queue_drain_packed
 _submit = lib.greeter_greet_submit
+_submit_many = lib.greeter_greet_submit_many
+_LENS_TYPE = ffi.typeof("size_t[]")
+_new_lens = ffi.new
 
 
 class CompletionQueue:
@@ -376,6 +379,7 @@ class CompletionQueue:
         self._text = ffi.new("char[]", _DRAIN_TEXT)
         self._used = ffi.new("size_t *")
         self._left = ffi.new("size_t *")
+        self._first = ffi.new("uint64_t *")
 
     def submit(self, data: bytes) -> int:
         """Queues the async greeting of UTF-8 ``data``; returns the task id."""
@@ -383,6 +387,26 @@ class CompletionQueue:
         if task_id == 0:
             _raise_status(self._status)
         return task_id
+
+    def submit_many(self, names: list[bytes]) -> tuple[int, int]:
+        """Queues the async greetings of the UTF-8 ``names`` in one call: ``(first_id, n)``,
+        the first ``n`` accepted with ids ``first_id, first_id + 1, ...`` (``n`` is less than
+        ``len(names)`` when the pool's queue is nearly full). Raises QueueFullError when none
+        fits, PoolShutDownError after shutdown. A name Rust refuses (NUL) still gets its id;
+        its error arrives as its completion."""
+        first = self._first
+        n: int = _submit_many(
+            b"".join(names),
+            _new_lens(_LENS_TYPE, [len(d) for d in names]),
+            len(names),
+            self._ptr,
+            first,
+            self._status,
+        )
+        if n == 0 and names:
+            _raise_status(self._status)
+        first_id: int = first[0]
+        return first_id, n
 
     def drain(self) -> list[Completion]:
         """Every completion waiting, as ``(task_id, value, error)``."""
