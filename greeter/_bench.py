@@ -140,6 +140,7 @@ class Case:
         return (q[2] - q[0]) / 2 / statistics.median(self.values) * 100
 
 
+GROUP_CALL = "a bare call: greeter_live_strings()"
 GROUP_ADD = "add_numbers(3, 5)"
 GROUP_GREET = 'greet("World")'
 GROUP_MANY = f"greet_many({MANY:,} names), per name"
@@ -160,10 +161,12 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
     cdll.greet.restype = ctypes.c_void_p
     cdll.free_string.argtypes = [ctypes.c_void_p]
     cdll.free_string.restype = None
+    cdll.greeter_live_strings.argtypes = []
+    cdll.greeter_live_strings.restype = ctypes.c_int64
     # cffi ABI mode on the same library.
     abi_ffi = cffi.FFI()
     abi_ffi.cdef("int add_numbers(int a, int b); char *greet(const char *name);")
-    abi_ffi.cdef("void free_string(char *ptr); int64_t greeter_add_numbers_checked(int, int);")
+    abi_ffi.cdef("void free_string(char *ptr); int64_t greeter_live_strings(void);")
     abi_lib = abi_ffi.dlopen(path)
     return {
         "name": NAME,
@@ -172,6 +175,11 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "f_greet": floor.greet,
         "f_rust_add": floor.rust_add,
         "f_rust_greet": floor.rust_greet,
+        "f_rust_live": floor.rust_live,
+        "raw_live": api_lib.greeter_live_strings,
+        "abi_live": abi_lib.greeter_live_strings,
+        "ct_live": cdll.greeter_live_strings,
+        "passthrough": _passthrough(api_lib.greeter_add_numbers_checked),
         "add_numbers": greeter.add_numbers,
         "greet": greeter.greet,
         "greeting": greeter.greeting,
@@ -196,12 +204,26 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
     }
 
 
+def _passthrough(raw: Callable[[int, int], int]) -> Callable[[int, int], int]:
+    """A Python wrapper that only forwards: what any wrapper costs, before checking anything."""
+
+    def add(a: int, b: int) -> int:
+        return raw(a, b)
+
+    return add
+
+
 def _cases() -> list[Case]:
     return [
+        Case(GROUP_CALL, "C API extension (floor)", "f_rust_live()", role="floor"),
+        Case(GROUP_CALL, "cffi API lib.f via module global", "raw_live()", role="raw"),
+        Case(GROUP_CALL, "cffi ABI mode (ffi.dlopen)", "abi_live()"),
+        Case(GROUP_CALL, "ctypes, restype set", "ct_live()", role="ctypes"),
         Case(GROUP_ADD, "C API extension, pure C (floor)", "f_add(3, 5)", role="floor"),
         Case(GROUP_ADD, "C API extension calling Rust", "f_rust_add(3, 5)"),
         Case(GROUP_ADD, "greeter.add_numbers", "add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi API lib.f via module global (raw)", "raw_add(3, 5)", role="raw"),
+        Case(GROUP_ADD, "Python wrapper forwarding raw, no check", "passthrough(3, 5)"),
         Case(
             GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers_checked(3, 5)"
         ),
@@ -456,6 +478,42 @@ def targets(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Tar
     ]
 
 
+def bounds(cases: list[Case]) -> list[str]:
+    """Paired ratios that show what bounds the targets in this run."""
+
+    def get(group: str, label: str) -> list[float]:
+        return next(c.values for c in cases if c.group == group and c.label == label)
+
+    raw_add = _find(cases, GROUP_ADD, "raw").values
+    floor_greet = _find(cases, GROUP_GREET, "floor").values
+    ct_greet = _find(cases, GROUP_GREET, "ctypes").values
+    rows = [
+        (
+            "bare cffi API call / bare C API call (greeter_live_strings)",
+            _paired(
+                _find(cases, GROUP_CALL, "raw").values, _find(cases, GROUP_CALL, "floor").values
+            ),
+        ),
+        (
+            "forwarding Python wrapper, no check / raw cffi add",
+            _paired(get(GROUP_ADD, "Python wrapper forwarding raw, no check"), raw_add),
+        ),
+        (
+            "raw cffi greeter_greet_small, no wrapper / C API floor greet",
+            _paired(get(GROUP_GREET, "cffi API raw greeter_greet_small, 1 buffer"), floor_greet),
+        ),
+        (
+            "C API greeter_greet + greeter_string_free / C API floor greet",
+            _paired(get(GROUP_GREET, "C API extension calling Rust"), floor_greet),
+        ),
+        (
+            "ctypes greet / cffi naive greet (two FFI calls each)",
+            _paired(ct_greet, get(GROUP_GREET, "cffi API naive (encode, call, string, free)")),
+        ),
+    ]
+    return [f"  {text}: {value:.2f}x" for text, value in rows]
+
+
 def plot(
     cases: list[Case], ours: Throughput, theirs: Throughput, path: Path, facts: list[str]
 ) -> None:
@@ -668,6 +726,9 @@ def run(args: argparse.Namespace) -> int:
     out("targets (issue 4): each ratio is the median of per-round ratios (paired, same round)")
     for t in targets(cases, ours, theirs):
         out(t.line())
+    out("what bounds them (paired ratios, same run)")
+    for line in bounds(cases):
+        out(line)
     out(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.plot is not None:
         plot(cases, ours, theirs, args.plot, facts)

@@ -6,6 +6,7 @@
  *   greet(name)       pure C: encode, build "Hello, {name}!" in a malloc'd buffer, decode, free
  *   rust_add(a, b)    the C extension calling the Rust library (greeter_add_numbers_checked)
  *   rust_greet(name)  encode, greeter_greet (a Rust allocation), decode, greeter_string_free
+ *   rust_live()       greeter_live_strings(): the bare cost of a call, for the overhead rows
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -117,7 +118,12 @@ static PyObject *floor_rust_greet(PyObject *self, PyObject *const *args, Py_ssiz
     return result;
 }
 
+static PyObject *floor_rust_live(PyObject *self, PyObject *unused) {
+    return PyLong_FromLongLong(greeter_live_strings());
+}
+
 static PyMethodDef floor_methods[] = {
+    {"rust_live", floor_rust_live, METH_NOARGS, "greeter_live_strings: a call and nothing else"},
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, "a + b for i32 (pure C)"},
     {"greet", (PyCFunction)(void (*)(void))floor_greet, METH_FASTCALL, "Hello, name! (pure C)"},
     {"rust_add", (PyCFunction)(void (*)(void))floor_rust_add, METH_FASTCALL,
