@@ -576,7 +576,12 @@ def dump_json(cases: list[Case], path: Path) -> None:
         raise BenchSetupError("--json needs pyperf: pip install 'greeter[bench]'") from exc
     benchmarks = []
     for c in cases:
-        meta = {"name": f"{c.group}: {c.label}", "loops": c.loops, "unit": "second"}
+        meta = {
+            "name": f"{c.group}: {c.label}",
+            "loops": c.loops,
+            "inner_loops": c.per,
+            "unit": "second",
+        }
         run = pyperf.Run(c.values, warmups=None, metadata=meta, collect_metadata=False)
         benchmarks.append(pyperf.Benchmark([run]))
     pyperf.BenchmarkSuite(benchmarks).dump(str(path), replace=True)
@@ -672,17 +677,29 @@ def soak(total: int, out: Callable[[str], None]) -> int:
 # --- entry point --------------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a rough run in under 30 seconds")
     parser.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw a bar chart")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write a pyperf suite")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 100, quick 10)")
+    parser.add_argument(
+        "--rounds", type=_positive, help="interleaved rounds (default 100, quick 10)"
+    )
     parser.add_argument(
         "--soak",
         action="store_true",
         help="instead: 10 million mixed calls (1 million with --quick), peak RSS reported",
     )
-    parser.add_argument("--calls", type=int, help="calls for --soak")
+    parser.add_argument("--calls", type=_positive, help="calls for --soak (whole rounds of 10,000)")
 
 
 @contextlib.contextmanager
@@ -701,6 +718,19 @@ def run(args: argparse.Namespace) -> int:
         for line in facts:
             out(line)
         return soak(total, out)
+    for path, module in ((args.plot, "matplotlib"), (args.json, "pyperf")):
+        if path is None:
+            continue
+        if not path.resolve().parent.is_dir():
+            print(f"python -m greeter bench: no directory for {path}", file=sys.stderr)
+            return 2
+        if importlib.util.find_spec(module) is None:
+            print(
+                f"python -m greeter bench: {module} is needed for this option: "
+                "pip install 'greeter[bench]'",
+                file=sys.stderr,
+            )
+            return 2
     rounds = args.rounds or (10 if args.quick else 100)
     slice_s = 0.01 if args.quick else 0.02
     async_repeats = 2 if args.quick else 7
@@ -730,10 +760,14 @@ def run(args: argparse.Namespace) -> int:
     for line in bounds(cases):
         out(line)
     out(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.plot is not None:
-        plot(cases, ours, theirs, args.plot, facts)
-        out(f"chart written to {args.plot}")
-    if args.json is not None:
-        dump_json(cases, args.json)
-        out(f"pyperf suite written to {args.json}")
+    try:
+        if args.plot is not None:
+            plot(cases, ours, theirs, args.plot, facts)
+            out(f"chart written to {args.plot}")
+        if args.json is not None:
+            dump_json(cases, args.json)
+            out(f"pyperf suite written to {args.json}")
+    except (BenchSetupError, OSError) as exc:
+        print(f"python -m greeter bench: {exc}", file=sys.stderr)
+        return 2
     return 0
