@@ -251,3 +251,39 @@ def test_seed_async_greet_bad_input_calls_back_with_null() -> None:
     lib.async_greet(None, callback)
     lib.async_greet(b"\xff", callback)
     assert received == [None, None]  # synchronously, on this thread
+
+
+def test_one_bad_name_in_a_batch_fails_alone() -> None:
+    # The calls of one loop iteration are submitted together: a NUL in one name must fail
+    # only its own await, with its own message.
+    async def main() -> list[Any]:
+        names = ["a", "b\0c", "d", "\0", "e"]
+        return await asyncio.gather(
+            *(greeter.greet_async(n) for n in names), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert results[0] == "Async Hello, a!"
+    assert results[2] == "Async Hello, d!"
+    assert results[4] == "Async Hello, e!"
+    assert isinstance(results[1], greeter.InteriorNulError)
+    assert str(results[1]) == "name contains a NUL byte at offset 1"
+    assert isinstance(results[3], greeter.InteriorNulError)
+    assert str(results[3]) == "name contains a NUL byte at offset 0"
+
+
+def test_cancelled_before_its_batch_is_submitted_is_never_submitted() -> None:
+    async def main() -> tuple[list[str], int]:
+        tasks = [asyncio.ensure_future(greeter.greet_async(f"n{i}")) for i in range(100)]
+        await asyncio.sleep(0)  # every task has run up to its await: the batch is pending
+        for task in tasks[::2]:
+            task.cancel()
+        done = await asyncio.gather(*tasks[1::2])
+        for task in tasks[::2]:
+            assert task.cancelled()
+        completions = greeter._aio._completions_for(asyncio.get_running_loop())
+        return done, len(completions.waiting) + len(completions.pending)
+
+    done, left = asyncio.run(main())
+    assert done == [f"Async Hello, n{i}!" for i in range(1, 100, 2)]
+    assert left == 0
