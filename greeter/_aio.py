@@ -137,7 +137,8 @@ def shutdown() -> None:
 
 def configure_pool(threads: int = 0, queue_capacity: int = 0) -> None:
     """Sizes the worker pool for its next start (0: one thread per CPU, 65536 queued tasks)
-    and re-opens it after :func:`shutdown`. Raises InvalidArgumentError while it runs."""
+    and re-opens it after :func:`shutdown`. Raises InvalidArgumentError while it runs or for more
+    than 1024 threads (``GREETER_MAX_POOL_THREADS``)."""
     _native.pool_configure(threads, queue_capacity)
 
 

@@ -396,7 +396,8 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
 /// for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
 /// `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
-/// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running. Returns the status code.
+/// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running or when `threads` exceeds
+/// `GREETER_MAX_POOL_THREADS`. Returns the status code.
 ///
 /// # Safety
 /// `status` is NULL or valid for writes.

@@ -29,6 +29,11 @@ use crate::greeting::async_greeting;
 /// The default bound on queued (not yet started) tasks.
 pub const GREETER_DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 
+/// The most worker threads a pool may have. A larger request is refused with
+/// `GREETER_ERR_INVALID_ARGUMENT` instead of trying to allocate and spawn that many (a request
+/// for 2^40 threads aborted the process on the allocation of their handles).
+pub const GREETER_MAX_POOL_THREADS: usize = 1024;
+
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent
 /// before anything that can panic, and user code never runs while a lock is held.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -214,6 +219,7 @@ impl Pool {
                 "a pool needs at least one thread and a queue capacity of at least one",
             ));
         }
+        check_threads(threads)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
@@ -340,6 +346,17 @@ impl Pool {
     }
 }
 
+/// Refuses a thread count above [`GREETER_MAX_POOL_THREADS`].
+fn check_threads(threads: usize) -> Result<()> {
+    if threads > GREETER_MAX_POOL_THREADS {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            format!("a pool may have at most {GREETER_MAX_POOL_THREADS} threads, not {threads}"),
+        ));
+    }
+    Ok(())
+}
+
 fn shut_down_error(message: &str) -> Error {
     Error::new(GREETER_ERR_SHUT_DOWN, message)
 }
@@ -443,8 +460,10 @@ pub mod global {
     }
 
     /// Sets the size of the next pool (0 = the default) and allows starting again after a
-    /// shutdown. Refused while a pool is running.
+    /// shutdown. Refused while a pool is running, and for more than
+    /// [`GREETER_MAX_POOL_THREADS`] threads.
     pub fn configure(threads: usize, capacity: usize) -> Result<()> {
+        check_threads(threads)?;
         let mut slot = lock(&SLOT);
         if running(&mut slot).is_some() {
             return Err(Error::new(
@@ -667,6 +686,20 @@ mod tests {
             result: Ok("b".into()),
         });
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn absurd_thread_counts_are_refused_not_attempted() {
+        for threads in [GREETER_MAX_POOL_THREADS + 1, 1 << 40, usize::MAX] {
+            assert_eq!(
+                Pool::start(threads, 1).err().unwrap().code,
+                GREETER_ERR_INVALID_ARGUMENT
+            );
+            assert_eq!(
+                global::configure(threads, 1).unwrap_err().code,
+                GREETER_ERR_INVALID_ARGUMENT
+            );
+        }
     }
 
     #[test]
