@@ -148,7 +148,11 @@ def pool_size() -> tuple[int, int]:
 
 
 def _forget_after_fork() -> None:
-    # The child has none of the parent's threads; the queues' locks may be held forever.
+    # The child has none of the parent's threads; the queues' locks may be held forever, and
+    # so may _registry_lock: another thread registering a loop at the moment of the fork left
+    # it locked in the child, whose first greet_async then waited on it forever.
+    global _registry_lock
+    _registry_lock = threading.Lock()
     for completions in list(_registry.values()):
         completions.queue.forget()
     _registry.clear()

@@ -235,6 +235,8 @@ FORK_CHILD = textwrap.dedent(
             os.kill(pid, 9)
             os.waitpid(pid, 0)
             print("child hung")
+            stop.set()
+            worker.join()
             sys.exit(4)
         time.sleep(0.01)
     stop.set()

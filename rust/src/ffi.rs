@@ -73,7 +73,7 @@ pub struct GreeterCompletionQueue {
 /// # Safety
 /// When `ptr` is not NULL it points to `len` readable bytes that stay valid and unmodified for
 /// `'a`.
-unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
     if ptr.is_null() {
         return Err(Error::new(
             GREETER_ERR_NULL_POINTER,

@@ -415,6 +415,58 @@ pub mod global {
         closed: false,
     });
 
+    /// Locks the slot. Every access goes through here, so the fork handlers are installed
+    /// before the slot is first used.
+    fn slot() -> MutexGuard<'static, Slot> {
+        fork_guard::install();
+        lock(&SLOT)
+    }
+
+    /// Keeps the slot's lock consistent across `fork()`: the forking thread takes it just
+    /// before the fork and releases it after, in the parent and in the child. Without this a
+    /// fork while another thread held it (any submit takes it briefly) left it locked forever
+    /// in the child, whose first submit then hung.
+    mod fork_guard {
+        use super::{lock, Slot, SLOT};
+        use std::cell::RefCell;
+        use std::ffi::c_int;
+        use std::sync::{MutexGuard, Once};
+
+        thread_local! {
+            static HELD: RefCell<Option<MutexGuard<'static, Slot>>> = const { RefCell::new(None) };
+        }
+
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> c_int;
+        }
+
+        extern "C" fn prepare() {
+            let guard = lock(&SLOT);
+            HELD.with(|held| *held.borrow_mut() = Some(guard));
+        }
+
+        extern "C" fn release() {
+            HELD.with(|held| drop(held.borrow_mut().take()));
+        }
+
+        pub(super) fn install() {
+            static INSTALLED: Once = Once::new();
+            INSTALLED.call_once(|| {
+                // SAFETY: pthread_atfork only records the three handlers; they are plain
+                // functions of this library, which glibc unregisters if the library is unloaded.
+                // The handlers run on the forking thread only, so the guard taken by `prepare`
+                // is released by the same thread (in the parent, and in the child where that
+                // thread is the only one). A failure (ENOMEM) leaves fork as unprotected as it
+                // was without the handlers.
+                let _ = unsafe { pthread_atfork(Some(prepare), Some(release), Some(release)) };
+            });
+        }
+    }
+
     fn default_threads() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
@@ -430,7 +482,7 @@ pub mod global {
 
     /// The running pool, started lazily, or the shut-down error.
     pub fn get() -> Result<Arc<Pool>> {
-        let mut slot = lock(&SLOT);
+        let mut slot = slot();
         if let Some(pool) = running(&mut slot) {
             return Ok(pool);
         }
@@ -456,7 +508,7 @@ pub mod global {
 
     /// The pool if it is running, without starting it.
     pub fn current() -> Option<Arc<Pool>> {
-        running(&mut lock(&SLOT))
+        running(&mut slot())
     }
 
     /// Sets the size of the next pool (0 = the default) and allows starting again after a
@@ -464,7 +516,7 @@ pub mod global {
     /// [`GREETER_MAX_POOL_THREADS`] threads.
     pub fn configure(threads: usize, capacity: usize) -> Result<()> {
         check_threads(threads)?;
-        let mut slot = lock(&SLOT);
+        let mut slot = slot();
         if running(&mut slot).is_some() {
             return Err(Error::new(
                 GREETER_ERR_INVALID_ARGUMENT,
@@ -481,7 +533,7 @@ pub mod global {
     /// [`configure`] is called. Idempotent.
     pub fn shutdown() {
         let pool = {
-            let mut slot = lock(&SLOT);
+            let mut slot = slot();
             slot.closed = true;
             running(&mut slot);
             slot.pool.take()
@@ -494,7 +546,7 @@ pub mod global {
 
     /// `(threads, capacity)` of the running pool, or of the next one.
     pub fn size() -> (usize, usize) {
-        let mut slot = lock(&SLOT);
+        let mut slot = slot();
         match running(&mut slot) {
             Some(p) => (p.threads(), p.capacity()),
             None => (
