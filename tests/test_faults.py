@@ -66,11 +66,12 @@ class TestPanicsOnWorkers:
         got: list[Any] = []
         done = threading.Event()
 
-        @ffi.callback("void(char *)")
-        def callback(ptr: Any) -> None:
+        def on_result(ptr: Any) -> None:
             got.append(ptr == ffi.NULL)
             lib.free_string(ptr)
             done.set()
+
+        callback = ffi.callback("void(char *)", on_result)
 
         asyncio.run(greeter.greet_async("start the pool"))
         _native.inject_panics(1)
@@ -248,7 +249,48 @@ FORK_CHILD = textwrap.dedent(
 )
 
 
+FORK_WITH_THE_REGISTRY_LOCK_HELD = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys, threading
+    import greeter
+    from greeter import _aio
+
+    assert asyncio.run(greeter.greet_async("parent")) == "Async Hello, parent!"
+    # Another thread is registering a loop at the moment of the fork: it holds the lock.
+    held, release = threading.Event(), threading.Event()
+    def holder():
+        with _aio._registry_lock:
+            held.set()
+            release.wait()
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(20)  # a hung child dies of SIGALRM instead of hanging the test
+        ok = asyncio.run(greeter.greet_async("child")) == "Async Hello, child!"
+        os._exit(0 if ok else 3)
+    release.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
 class TestFork:
+    def test_a_lock_held_by_another_thread_at_fork_does_not_hang_the_child(self) -> None:
+        # Regression: the child inherited _registry_lock locked by a thread that does not exist
+        # there, and its first greet_async waited forever (exit code -14: killed by SIGALRM).
+        proc = subprocess.run(
+            [sys.executable, "-c", FORK_WITH_THE_REGISTRY_LOCK_HELD],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
     def test_a_fork_child_gets_a_fresh_pool_and_exact_results(self, tmp_path: Path) -> None:
         # Run from an empty directory: `-c` puts the working directory on sys.path, and the
         # installed package, not a source tree, must be imported.

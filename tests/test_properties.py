@@ -36,13 +36,13 @@ SIZE_MAX = 2**64 - 1
 
 # Text greeter accepts: anything without NUL or a lone surrogate (Python never pairs
 # surrogates inside a str, so every surrogate code point is "lone" here).
-_char = st.characters(exclude_categories=("Cs",), exclude_characters="\0")
+_char = st.characters(exclude_categories=["Cs"], exclude_characters="\0")
 valid_text = st.one_of(
     st.text(_char, max_size=40),
     # Long names take greet()'s fallback path (greeting over its 256-byte buffer).
     st.text(_char, min_size=120, max_size=400),
 )
-_any_but_surrogates = st.characters(exclude_categories=("Cs",))
+_any_but_surrogates = st.characters(exclude_categories=["Cs"])
 surrogates = st.integers(0xD800, 0xDFFF).map(chr)
 non_str = st.one_of(
     st.none(),
@@ -368,11 +368,12 @@ class TestRawQueues:
         results: list[bytes | None] = []
         done = threading.Event()
 
-        @ffi.callback("void(char *)")
-        def callback(ptr: Any) -> None:
+        def on_result(ptr: Any) -> None:
             results.append(None if ptr == ffi.NULL else ffi.string(ptr))
             lib.free_string(ptr)
             done.set()
+
+        callback = ffi.callback("void(char *)", on_result)
 
         lib.async_greet(ffi.new("char[]", data), callback)
         assert done.wait(10)

@@ -95,7 +95,11 @@ class TestThreads:
             seen: list[str] = []
             start = threading.Barrier(8)
 
-            def use(s: greeter.RustString = s, seen: list[str] = seen) -> None:
+            def use(
+                s: greeter.RustString = s,
+                seen: list[str] = seen,
+                start: threading.Barrier = start,
+            ) -> None:
                 start.wait()
                 for _ in range(20):
                     try:
@@ -149,12 +153,13 @@ class BlockedWorker:
         self.release = threading.Event()
         self.freed = threading.Event()
 
-        @ffi.callback("void(char *)")
-        def callback(ptr: Any) -> None:
+        def on_result(ptr: Any) -> None:
             self.started.set()
             self.release.wait(30)
             lib.free_string(ptr)
             self.freed.set()
+
+        callback = ffi.callback("void(char *)", on_result)
 
         self._callback = callback  # kept alive until it has run
         lib.async_greet(b"block", callback)
