@@ -318,3 +318,27 @@ class TestFork:
             assert loop in _aio._registry, "the parent keeps its queues"
         finally:
             loop.close()
+
+
+class TestReentrantCallbacks:
+    def test_a_seed_callback_may_shut_the_pool_down_from_its_worker(self) -> None:
+        # Regression: the worker tried to join itself; the join panicked (EDEADLK), the panic
+        # was caught, and the remaining workers were left unjoined.
+        asyncio.run(greeter.greet_async("start the pool"))
+        returned = threading.Event()
+
+        def on_result(ptr: Any) -> None:
+            lib.free_string(ptr)
+            lib.greeter_pool_shutdown()
+            returned.set()
+
+        callback = ffi.callback("void(char *)", on_result)
+        try:
+            lib.async_greet(b"x", callback)
+            assert returned.wait(10)
+            with pytest.raises(greeter.PoolShutDownError):
+                asyncio.run(greeter.greet_async("refused"))
+        finally:
+            greeter.shutdown()
+            greeter.configure_pool()
+        assert asyncio.run(greeter.greet_async("again")) == "Async Hello, again!"

@@ -333,7 +333,14 @@ impl Pool {
             task.target.deliver(task.id, Err(error));
         }
         let workers = std::mem::take(&mut *lock(&self.workers));
+        let me = std::thread::current().id();
         for handle in workers {
+            // Called from a worker (a seed callback calling greeter_pool_shutdown): that worker
+            // cannot join itself (the join panicked with EDEADLK and left the remaining workers
+            // unjoined); it is detached and returns once its callback does.
+            if handle.thread().id() == me {
+                continue;
+            }
             // A worker only ends by returning: task panics are caught inside it.
             let _ = handle.join();
         }
@@ -723,6 +730,30 @@ mod tests {
         let done = drain_all(&queue, 1);
         assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, y!");
         pool.shutdown();
+    }
+
+    #[test]
+    fn a_worker_may_shut_its_own_pool_down() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Arc::new(Pool::start(2, 10).unwrap());
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let inner = Arc::clone(&pool);
+        pool.submit(
+            "stop".into(),
+            Target::Callback(Box::new(move |_| {
+                inner.shutdown(); // joins the other worker, detaches this one
+                done_tx.send(()).unwrap();
+            })),
+        )
+        .unwrap();
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("shutdown from a worker returned normally");
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let refused = pool
+            .submit("late".into(), Target::Queue(queue))
+            .unwrap_err();
+        assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
     }
 
     #[test]
