@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A representative greeter workload for scripts/valgrind_check.sh (run under memcheck).
 
-Covers: sync greet/add (and their errors), RustString closed and dropped, greet_async with
-cancellation before and after the work reached Rust, and the seed ctypes path (add_numbers,
-greet/free_string, async_greet with a CFUNCTYPE callback that frees the string). Exits 1
-unless live_strings() is back to 0 at the end.
+Covers: sync greet/add and their errors (also from four threads at once), RustString
+closed and dropped, greet_async with cancellation before and after the work reached Rust,
+and the seed ctypes path (add_numbers, greet/free_string, async_greet with a CFUNCTYPE
+callback that frees the string). Exits 1 unless live_strings() is back to 0 at the end.
 
     python scripts/valgrind_workload.py [--rounds N] [--prove-leak]
 
@@ -44,6 +44,30 @@ def sync_calls(rounds: int) -> None:
             pass
         else:
             raise AssertionError("overflow not reported")
+
+
+def threaded_errors(rounds: int) -> None:
+    """Failing and succeeding calls on several threads at once (shared scratch statuses)."""
+    failures: list[str] = []
+
+    def work() -> None:
+        for _ in range(rounds * 5):
+            try:
+                greeter.greet("a\0b")
+            except greeter.InteriorNulError as e:
+                if str(e) != "name contains a NUL byte at offset 1":
+                    failures.append(repr(e))
+            except Exception as e:
+                failures.append(repr(e))
+            if greeter.greet("ok") != "Hello, ok!":
+                failures.append("wrong greeting")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
 
 
 def rust_strings(rounds: int) -> None:
@@ -139,6 +163,7 @@ def main() -> int:
     parser.add_argument("--prove-leak", action="store_true")
     args = parser.parse_args()
     sync_calls(args.rounds)
+    threaded_errors(args.rounds)
     rust_strings(args.rounds)
     asyncio.run(async_calls(args.rounds))
     seed_ctypes(args.rounds)
