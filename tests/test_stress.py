@@ -43,7 +43,7 @@ def mixed_worker(k: int, deadline: float, counts: list[int], failures: list[str]
     """Sync greet/add, RustStrings closed and dropped, and async batches on its own loop."""
     i = 0
     try:
-        while time.monotonic() < deadline:
+        while i == 0 or time.monotonic() < deadline:  # at least one round each
             name = f"t{k}-{i}-ü"
             got = greeter.greet(name)
             if got != f"Hello, {name}!":
