@@ -183,7 +183,8 @@ def test_interpreter_exit_with_ten_thousand_calls_in_flight() -> None:
         async def main():
             for i in range(10_000):
                 asyncio.ensure_future(greeter.greet_async(f"n{i}"))
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # every call has run up to its await
+            await asyncio.sleep(0)  # and their batch has been submitted
             sys.exit(0)
 
         asyncio.run(main())
