@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from greeter._greeter_cffi import ffi, lib
 from greeter._version import __version__
@@ -25,10 +25,13 @@ from greeter.errors import (
     RustPanicError,
 )
 
+if TYPE_CHECKING:
+    from greeter._greeter_cffi import CData
+
 # --- the version handshake ------------------------------------------------------------------
 
 LIBRARY_VERSION: str = ffi.string(lib.greeter_version()).decode("ascii")
-if LIBRARY_VERSION != __version__:
+if __version__ != LIBRARY_VERSION:
     raise ImportError(
         f"greeter {__version__} found native library version {LIBRARY_VERSION} at "
         f"{Path(__file__).with_name('libgreeter.so')}: the build is mixed; reinstall greeter"
@@ -48,13 +51,13 @@ _ERRORS: dict[int, type[GreeterError]] = {
 }
 
 
-def _error(code: int, message: Any) -> GreeterError:
+def _error(code: int, message: CData) -> GreeterError:
     """The exception for a status code and its (possibly NULL) message pointer."""
     text = ffi.string(message).decode("utf-8", "replace") if message else f"error code {code}"
     return _ERRORS.get(code, GreeterError)(code, text)
 
 
-def _raise_status(status: Any) -> NoReturn:
+def _raise_status(status: CData) -> NoReturn:
     """Raises the exception ``status`` describes and frees its message."""
     try:
         raise _error(status.code, status.message)
@@ -62,7 +65,7 @@ def _raise_status(status: Any) -> NoReturn:
         lib.greeter_status_clear(status)
 
 
-def _new_status() -> Any:
+def _new_status() -> CData:
     return ffi.new("GreeterStatus *")
 
 
@@ -169,7 +172,7 @@ class RustString:
         raise TypeError("RustString cannot be created directly; use greeter.greeting()")
 
     @classmethod
-    def _adopt(cls, ptr: Any, length: int) -> RustString:
+    def _adopt(cls, ptr: CData, length: int) -> RustString:
         self = object.__new__(cls)
         # ffi.gc frees it if this object is collected unclosed; ffi.release runs that same
         # destructor early and disarms it, so the string is freed exactly once either way.
@@ -312,5 +315,3 @@ def inject_panics(count: int) -> int:
     """Diagnostic: the next ``count`` greetings anywhere in the process panic inside Rust."""
     previous: int = lib.greeter_debug_inject_panics(count)
     return previous
-
-
