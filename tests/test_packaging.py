@@ -7,8 +7,10 @@ import importlib.util
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from types import ModuleType
 
@@ -33,10 +35,15 @@ def _load_gen_stub() -> ModuleType:
 
 
 def test_tests_import_the_installed_package_not_the_source_tree() -> None:
-    assert not PACKAGE.is_relative_to(ROOT.resolve()), (
+    # A venv may live inside the checkout (.venv-ci does), so the test is not "outside ROOT" but
+    # "not ROOT/greeter, and in an installation's site-packages".
+    assert not PACKAGE.samefile(ROOT / "greeter"), (
         f"greeter was imported from the source tree ({PACKAGE}); install it and run pytest "
         "(importlib mode keeps the tree off sys.path)"
     )
+    installs = {sysconfig.get_path("platlib"), sysconfig.get_path("purelib")}
+    installs.add(site.getusersitepackages())
+    assert PACKAGE.parent in {Path(p).resolve() for p in installs}, PACKAGE
 
 
 def test_the_package_ships_library_header_stub_and_marker() -> None:
