@@ -62,7 +62,7 @@ bench: test
 	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
 
 wheel: venv
-	rm -f dist/greeter-*.whl
+	rm -rf build dist/greeter-*.whl  # a stale build/lib would leak removed modules into the wheel
 	$(PY) -m pip wheel . -w dist --no-deps --quiet
 	$(PY) scripts/check_dist.py wheel dist/greeter-*.whl
 	$(BIN)/auditwheel show dist/greeter-*.whl
