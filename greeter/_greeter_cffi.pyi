@@ -64,6 +64,13 @@ class CBuffer:
 
 @final
 @type_check_only
+class Allocator:
+    """What ffi.new_allocator() returns: an ffi.new() with its own malloc, free or zeroing."""
+
+    def __call__(self, cdecl: str | CType, init: Any = ...) -> CData: ...
+
+@final
+@type_check_only
 class FFI:
     """The type of ``ffi``: cffi's FFI object of this module."""
 
@@ -71,6 +78,12 @@ class FFI:
     error: Final[type[Exception]]
     errno: int
     def new(self, cdecl: str | CType, init: Any = ...) -> CData: ...
+    def new_allocator(
+        self,
+        alloc: Callable[[int], CData] | None = None,
+        free: Callable[[CData], object] | None = None,
+        should_clear_after_alloc: bool = True,
+    ) -> Allocator: ...
     def cast(self, cdecl: str | CType, value: CData | int | float | bytes) -> CData: ...
     def string(self, cdata: CData, maxlen: int = -1) -> bytes: ...
     def unpack(self, cdata: CData, length: int) -> Any: ...
