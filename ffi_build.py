@@ -38,6 +38,7 @@ ffibuilder.set_source(
     library_dirs=[str(RUST_LIB_DIR)],
     libraries=["greeter"],
     extra_link_args=LINK_ARGS,
+    # A cdef that disagrees with greeter.h must stop the build, not warn.
     extra_compile_args=[
         "-Werror=incompatible-pointer-types",
         "-Werror=implicit-function-declaration",

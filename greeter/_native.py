@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from greeter._greeter_cffi import ffi, lib
 from greeter._version import __version__
@@ -24,9 +24,6 @@ from greeter.errors import (
     QueueFullError,
     RustPanicError,
 )
-
-if TYPE_CHECKING:
-    from greeter._greeter_cffi import CData
 
 # --- the version handshake ------------------------------------------------------------------
 
@@ -51,13 +48,13 @@ _ERRORS: dict[int, type[GreeterError]] = {
 }
 
 
-def _error(code: int, message: CData) -> GreeterError:
+def _error(code: int, message: Any) -> GreeterError:
     """The exception for a status code and its (possibly NULL) message pointer."""
     text = ffi.string(message).decode("utf-8", "replace") if message else f"error code {code}"
     return _ERRORS.get(code, GreeterError)(code, text)
 
 
-def _raise_status(status: CData) -> NoReturn:
+def _raise_status(status: Any) -> NoReturn:
     """Raises the exception ``status`` describes and frees its message."""
     try:
         raise _error(status.code, status.message)
@@ -65,7 +62,7 @@ def _raise_status(status: CData) -> NoReturn:
         lib.greeter_status_clear(status)
 
 
-def _new_status() -> CData:
+def _new_status() -> Any:
     return ffi.new("GreeterStatus *")
 
 
@@ -96,7 +93,10 @@ def add_numbers(a: int, b: int) -> int:
     Raises TypeError for a non-integer, OverflowError for an argument outside i32 and
     GreeterOverflowError (an OverflowError) for a sum outside i32.
     """
-    total: int = _add_wide(a, b)  # cffi raises TypeError/OverflowError for bad arguments
+    try:
+        total: int = _add_wide(a, b)  # cffi raises TypeError for a non-integer
+    except OverflowError:
+        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
     if _I32_MIN <= total <= _I32_MAX:
         return total
     status = _new_status()
@@ -104,31 +104,39 @@ def add_numbers(a: int, b: int) -> int:
     _raise_status(status)
 
 
-# Caller-owned output buffers for greet(). A call takes one from the pool and gives it back
-# after copying the result out, so a re-entrant greet (a signal handler, a finaliser, another
-# thread while this one is inside Rust with the GIL released) never writes into a buffer that
-# is still being read. list.pop/append are atomic under the GIL.
+# Caller-owned scratch space for greet(): an output buffer and a status. A call takes a pair
+# from the pool and gives it back after copying the result out, so a re-entrant greet (a
+# signal handler, a finaliser, another thread while this one is inside Rust with the GIL
+# released) never writes into a buffer that is still being read. list.pop/append are atomic
+# under the GIL.
 _BUFFER_SIZE = 256
-_buffers: list[Any] = []
-_new_buffer = ffi.new
-_BUFFER_TYPE = ffi.typeof("char[]")
+_scratch: list[tuple[Any, Any]] = []
+
+
+def _new_scratch() -> tuple[Any, Any]:
+    return ffi.new("char[]", _BUFFER_SIZE), _new_status()
 
 
 def greet(name: str) -> str:
     """``Hello, {name}!``, computed by Rust."""
     data = _encode(name)
     size = len(data)
-    if size < _BUFFER_SIZE:
-        try:
-            buf = _buffers.pop()
-        except IndexError:
-            buf = _new_buffer(_BUFFER_TYPE, _BUFFER_SIZE)
-        n = _greet_into(data, size, buf, _BUFFER_SIZE, _NULL)
-        if 0 <= n <= _BUFFER_SIZE:
-            result: str = _unpack(buf, n).decode()
-            _buffers.append(buf)
-            return result
-        _buffers.append(buf)
+    if size >= _BUFFER_SIZE:
+        with greeting_bytes(data) as owned:
+            return owned.value
+    try:
+        buf, status = _scratch.pop()
+    except IndexError:
+        buf, status = _new_scratch()
+    n = _greet_into(data, size, buf, _BUFFER_SIZE, status)
+    if 0 <= n <= _BUFFER_SIZE:
+        result: str = _unpack(buf, n).decode()
+        _scratch.append((buf, status))
+        return result
+    if n < 0:
+        _scratch.append((buf, status))  # _raise_status leaves the status cleared
+        _raise_status(status)
+    _scratch.append((buf, status))
     with greeting_bytes(data) as owned:
         return owned.value
 
@@ -172,7 +180,7 @@ class RustString:
         raise TypeError("RustString cannot be created directly; use greeter.greeting()")
 
     @classmethod
-    def _adopt(cls, ptr: CData, length: int) -> RustString:
+    def _adopt(cls, ptr: Any, length: int) -> RustString:
         self = object.__new__(cls)
         # ffi.gc frees it if this object is collected unclosed; ffi.release runs that same
         # destructor early and disarms it, so the string is freed exactly once either way.
@@ -288,14 +296,17 @@ class CompletionQueue:
         batch = self._batch
         while self._ptr is not None:
             n = lib.greeter_queue_drain(self._ptr, batch, _DRAIN_BATCH)
-            for i in range(n):
-                item = batch[i]
-                status = item.status
-                if status.code == 0:
-                    out.append((item.task_id, _unpack(item.value, item.value_len).decode(), None))
-                else:
-                    out.append((item.task_id, None, _error(status.code, status.message)))
-            lib.greeter_completions_release(batch, n)
+            try:
+                for i in range(n):
+                    item = batch[i]
+                    status = item.status
+                    if status.code == 0:
+                        value = _unpack(item.value, item.value_len).decode()
+                        out.append((item.task_id, value, None))
+                    else:
+                        out.append((item.task_id, None, _error(status.code, status.message)))
+            finally:
+                lib.greeter_completions_release(batch, n)
             if n < _DRAIN_BATCH:
                 break
         return out

@@ -14,6 +14,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ HEADERS = {
 def run_cbindgen(config: str, output: Path, verify: bool) -> int:
     cmd = ["cbindgen", "--quiet", "--config", config, "--output", str(output)]
     if verify:
-        cmd.append("--verify")
+        cmd.append("--verify")  # exits 2 when the output would change
     return subprocess.run([*cmd, "."], cwd=RUST, check=False).returncode
 
 
@@ -39,10 +40,17 @@ def main() -> int:
         print("cbindgen not found: run scripts/install-cbindgen.sh", file=sys.stderr)
         return 2
     stale = []
-    for config, header in HEADERS.items():
-        # --verify leaves the file alone and exits 2 when it would change.
-        if run_cbindgen(config, header, verify=args.check) != 0:
-            stale.append(header.relative_to(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        for config, header in HEADERS.items():
+            if args.check:
+                # cbindgen --verify still rewrites its output on drift: verify a copy, so a
+                # check never repairs the committed header behind the developer's back.
+                target = Path(tmp) / header.name
+                shutil.copyfile(header, target)
+            else:
+                target = header
+            if run_cbindgen(config, target, verify=args.check) != 0:
+                stale.append(header.relative_to(ROOT))
     if stale:
         if args.check:
             names = ", ".join(map(str, stale))

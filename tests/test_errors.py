@@ -1,0 +1,116 @@
+"""Bad input and failures become the Python exceptions a user expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import greeter
+from greeter import _native
+from greeter._greeter_cffi import ffi, lib
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"Alice", bytearray(b"x"), ["Alice"], 3.5])
+def test_greet_wrong_type_is_type_error(bad: Any, no_leaks: None) -> None:
+    with pytest.raises(TypeError, match=f"name must be str, not {type(bad).__name__}"):
+        greeter.greet(bad)
+    with pytest.raises(TypeError, match="name must be str"):
+        greeter.greeting(bad)
+
+
+@pytest.mark.parametrize("name", ["\0", "a\0b", "Alice\0", "\0" * 1000, "x" * 300 + "\0"])
+def test_nul_in_name_is_value_error(name: str, no_leaks: None) -> None:
+    offset = name.encode().index(b"\0")
+    with pytest.raises(ValueError, match=f"NUL byte at offset {offset}") as info:
+        greeter.greet(name)
+    assert isinstance(info.value, greeter.InteriorNulError)
+    assert info.value.code == lib.GREETER_ERR_INTERIOR_NUL
+    with pytest.raises(greeter.InteriorNulError):
+        greeter.greeting(name)
+
+
+@pytest.mark.parametrize("name", ["\ud800", "a\udfffb", "x" * 300 + "\udc80"])
+def test_lone_surrogate_is_unicode_encode_error(name: str, no_leaks: None) -> None:
+    with pytest.raises(UnicodeEncodeError, match="surrogates not allowed"):
+        greeter.greet(name)
+    with pytest.raises(UnicodeEncodeError):
+        greeter.greeting(name)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(2**31, 0), (0, 2**31), (-(2**31) - 1, 0), (10**30, 1), (0, -(10**30))],
+)
+def test_argument_outside_i32_is_overflow_error(a: int, b: int) -> None:
+    with pytest.raises(OverflowError, match="arguments must fit in i32"):
+        greeter.add_numbers(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(2**31 - 1, 1), (-(2**31), -1), (2**31 - 1, 2**31 - 1), (-(2**31), -(2**31))]
+)
+def test_sum_outside_i32_is_overflow_error(a: int, b: int, no_leaks: None) -> None:
+    with pytest.raises(OverflowError, match=f"^{a} \\+ {b} overflows i32$") as info:
+        greeter.add_numbers(a, b)
+    assert isinstance(info.value, greeter.GreeterOverflowError)
+    assert info.value.code == lib.GREETER_ERR_OVERFLOW
+
+
+@pytest.mark.parametrize("bad", [None, "3", 3.0, b"3", [3]])
+def test_add_wrong_type_is_type_error(bad: Any) -> None:
+    with pytest.raises(TypeError):
+        greeter.add_numbers(bad, 1)
+    with pytest.raises(TypeError):
+        greeter.add_numbers(1, bad)
+
+
+def test_panic_reaches_python_as_an_exception(no_leaks: None) -> None:
+    _native.inject_panics(1)
+    with pytest.raises(greeter.RustPanicError) as info:
+        greeter.greet("Alice")
+    assert str(info.value) == "Rust panicked: injected panic (greeter_debug_inject_panics)"
+    assert info.value.code == lib.GREETER_ERR_PANIC
+    assert isinstance(info.value, Exception)
+    # The next call is unaffected: the panic was caught per call.
+    assert greeter.greet("Alice") == "Hello, Alice!"
+
+
+def test_panic_through_greeting(no_leaks: None) -> None:
+    _native.inject_panics(1)
+    with pytest.raises(greeter.RustPanicError, match="injected panic"):
+        greeter.greeting("Alice")
+    assert greeter.greeting("Bob").value == "Hello, Bob!"
+
+
+def test_errors_are_exceptions_not_base_exceptions() -> None:
+    for cls in (
+        greeter.GreeterError,
+        greeter.RustPanicError,
+        greeter.GreeterOverflowError,
+        greeter.InteriorNulError,
+        greeter.PoolShutDownError,
+        greeter.QueueFullError,
+    ):
+        assert issubclass(cls, greeter.GreeterError)
+        assert issubclass(cls, Exception)
+    assert issubclass(greeter.GreeterOverflowError, OverflowError)
+    assert issubclass(greeter.InteriorNulError, ValueError)
+
+
+def test_every_rust_error_code_has_its_exception() -> None:
+    codes = {name: getattr(lib, name) for name in dir(lib) if name.startswith("GREETER_ERR_")}
+    assert set(codes.values()) == set(_native._ERRORS)
+    assert len(codes) == len(set(codes.values()))
+
+
+def test_raw_status_errors_become_exceptions(no_leaks: None) -> None:
+    status = ffi.new("GreeterStatus *")
+    out_len = ffi.new("size_t *")
+    assert lib.greeter_greet(ffi.NULL, 0, out_len, status) == ffi.NULL
+    with pytest.raises(greeter.NullPointerError, match="name is NULL"):
+        _native._raise_status(status)
+    assert status.message == ffi.NULL
+    assert lib.greeter_greet(b"\xff\xfe", 2, out_len, status) == ffi.NULL
+    with pytest.raises(greeter.InvalidUtf8Error, match="not valid UTF-8"):
+        _native._raise_status(status)
