@@ -4,8 +4,9 @@
     python scripts/check_dist.py wheel DIST/greeter-*.whl
     python scripts/check_dist.py sdist DIST/greeter-*.tar.gz
 
-wheel: tagged cp311-abi3 for this platform; holds exactly the package's tracked files plus
-the compiled extension, libgreeter.so, include/greeter.h and the license; the extension finds
+wheel: tagged cp311-abi3 for this platform; holds exactly greeter's tracked modules and
+package-data (pyproject.toml) plus the compiled extension, libgreeter.so, include/greeter.h
+and the license; the extension finds
 libgreeter.so through RUNPATH $ORIGIN alone; both libraries are stripped (pyelftools, which
 auditwheel brings into the dev extra).
 
@@ -17,6 +18,7 @@ A readme that pyproject.toml names but the tree lacks is reported as a warning.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
 import subprocess
 import sys
@@ -44,6 +46,19 @@ def tracked_files() -> set[str]:
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
     return {name for name in out.split("\0") if name}
+
+
+def shipped_sources() -> set[str]:
+    """The tracked files the wheel must carry: greeter's modules and its package-data."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    patterns = ["*.py", *setuptools.get("package-data", {}).get("greeter", [])]
+    return {
+        name
+        for name in tracked_files()
+        if name.startswith("greeter/")
+        and any(fnmatch.fnmatch(name.removeprefix("greeter/"), p) for p in patterns)
+    }
 
 
 def report(problems: list[str], what: Path) -> int:
@@ -89,9 +104,10 @@ def check_wheel(path: Path) -> int:
         if tags != [f"cp311-abi3-{platform}"]:
             problems.append(f"tags {tags}, want cp311-abi3-{platform}")
         package = {n for n in names if not n.startswith(info)}
-        wanted = {n for n in tracked_files() if n.startswith("greeter/")} | BUILT
-        if package != wanted:
-            problems.append(f"unexpected files: {sorted(package - wanted)}")
+        wanted = shipped_sources() | BUILT
+        if package - wanted:
+            problems.append(f"unexpected files (add to BUILT if meant): {sorted(package - wanted)}")
+        if wanted - package:
             problems.append(f"missing files: {sorted(wanted - package)}")
         if f"{info}/licenses/LICENSE" not in names:
             problems.append("no LICENSE in the .dist-info")
