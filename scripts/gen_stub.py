@@ -292,6 +292,9 @@ def format_def(name: str, params: list[str], returns: str, indent: str) -> list[
 
 
 def render_member(member: Member) -> list[str]:
+    if keyword.iskeyword(member.name):
+        # lib has it, but no attribute syntax reaches it and no stub can declare it.
+        return [f"    # {member.name}: a Python keyword; getattr(lib, {member.name!r}) reaches it"]
     if isinstance(member, Constant):
         if member.value is None:
             return [f"    {member.name}: Final[int]"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import keyword
 import os
 import re
 import shutil
@@ -115,7 +116,8 @@ def test_the_stub_matches_the_compiled_module() -> None:
     """Names, constant values and arities agree between the stub and the built extension."""
     lib = _greeter_cffi.lib
     constants, functions = _stub_lib_members()
-    assert sorted(dir(lib)) == sorted([*constants, *functions])
+    typed = [name for name in dir(lib) if not keyword.iskeyword(name)]
+    assert sorted(typed) == sorted([*constants, *functions])
     for name, value in constants.items():
         if value is not None:
             assert getattr(lib, name) == value, name
@@ -196,3 +198,55 @@ def test_a_package_of_another_version_is_refused(tmp_path: Path) -> None:
     assert f"greeter {other} found native library version {greeter.LIBRARY_VERSION}" in (
         done.stderr
     )
+
+
+def test_the_stub_generator_types_every_kind_of_declaration(tmp_path: Path) -> None:
+    """Generic, not hand-listed: functions, constants, enums and globals of any C types."""
+    cdef = tmp_path / "cdef.h"
+    cdef.write_text(
+        "// a comment\n"
+        "#define A_CONST 0x10\n"
+        "#define A_NEGATIVE (-3)\n"
+        "#define FROM_HEADER ...\n"
+        "typedef struct Thing Thing;\n"
+        "typedef int32_t Code;\n"
+        "typedef enum Colour { RED, GREEN = 4 } Colour;\n"
+        "typedef void (*callback_t)(void *user, const char *text);\n"
+        "/* block\n comment */\n"
+        "extern const uint64_t a_global;\n"
+        "Code make(const char *name, char *out, size_t len, Thing **thing);\n"
+        "bool check(Colour colour, double ratio, char letter, callback_t cb);\n"
+        "void nothing(void);\n"
+        "int logf(const char *format, ...);\n"
+        "struct Thing *unnamed(int, uint8_t);\n"
+        "float lambda(int def, int def_);\n",
+        encoding="utf-8",
+    )
+    stub = _load_gen_stub().generate(cdef)
+    expected = [
+        "    A_CONST: Final = 16",
+        "    A_NEGATIVE: Final = -3",
+        "    FROM_HEADER: Final[int]",
+        "    RED: Final[int]",
+        "    GREEN: Final[int]",
+        "    a_global: int",
+        "    def make(name: CData | bytes, out: CData, len: int, thing: CData, /) -> int: ...",
+        "    def check(colour: int, ratio: float, letter: bytes, cb: CData, /) -> bool: ...",
+        "    def nothing() -> None: ...",
+        "    def logf(format: CData | bytes, *args: Any) -> int: ...",
+        "    def unnamed(arg0: int, arg1: int, /) -> CData: ...",
+        "    # lambda: a Python keyword; getattr(lib, 'lambda') reaches it",
+    ]
+    for line in expected:
+        assert line in stub.splitlines(), line
+    # An enum's cdata reads back as its enumerator's name: ffi.string may return str.
+    assert "def string(self, cdata: CData, maxlen: int = -1) -> bytes | str: ..." in stub
+
+
+def test_the_stub_generator_refuses_what_cdef_would_not_take(tmp_path: Path) -> None:
+    gen_stub = _load_gen_stub()
+    for text in ['#define NAME "text"\n', "#include <stdint.h>\n", "int f(int x\n"]:
+        cdef = tmp_path / "bad.h"
+        cdef.write_text(text, encoding="utf-8")
+        with pytest.raises(gen_stub.StubError):
+            gen_stub.generate(cdef)
