@@ -137,7 +137,8 @@ def shutdown() -> None:
 
 def configure_pool(threads: int = 0, queue_capacity: int = 0) -> None:
     """Sizes the worker pool for its next start (0: one thread per CPU, 65536 queued tasks)
-    and re-opens it after :func:`shutdown`. Raises InvalidArgumentError while it runs."""
+    and re-opens it after :func:`shutdown`. Raises InvalidArgumentError while it runs or for more
+    than 1024 threads (``GREETER_MAX_POOL_THREADS``)."""
     _native.pool_configure(threads, queue_capacity)
 
 
@@ -147,7 +148,11 @@ def pool_size() -> tuple[int, int]:
 
 
 def _forget_after_fork() -> None:
-    # The child has none of the parent's threads; the queues' locks may be held forever.
+    # The child has none of the parent's threads; the queues' locks may be held forever, and
+    # so may _registry_lock: another thread registering a loop at the moment of the fork left
+    # it locked in the child, whose first greet_async then waited on it forever.
+    global _registry_lock
+    _registry_lock = threading.Lock()
     for completions in list(_registry.values()):
         completions.queue.forget()
     _registry.clear()

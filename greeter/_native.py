@@ -134,8 +134,12 @@ def greet(name: str) -> str:
         _scratch.append((buf, status))
         return result
     if n < 0:
-        _scratch.append((buf, status))  # _raise_status leaves the status cleared
-        _raise_status(status)
+        # Read and clear the status before the pair goes back to the pool: from then on
+        # another thread may take it and overwrite (and free) the message.
+        error = _error(status.code, status.message)
+        lib.greeter_status_clear(status)
+        _scratch.append((buf, status))
+        raise error
     _scratch.append((buf, status))
     with greeting_bytes(data) as owned:
         return owned.value

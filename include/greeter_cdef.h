@@ -7,6 +7,11 @@
 // The default bound on queued (not yet started) tasks.
 #define GREETER_DEFAULT_QUEUE_CAPACITY 65536
 
+// The most worker threads a pool may have. A larger request is refused with
+// `GREETER_ERR_INVALID_ARGUMENT` instead of trying to allocate and spawn that many (a request
+// for 2^40 threads aborted the process on the allocation of their handles).
+#define GREETER_MAX_POOL_THREADS 1024
+
 // A queue of completed tasks for one consumer (one event loop), with a file descriptor that
 // is readable while completions wait. Created by `greeter_queue_new`, freed by
 // `greeter_queue_free`.
@@ -185,7 +190,8 @@ int64_t greeter_greet_into(const char *name,
 // Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
 // for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
 // `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
-// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running. Returns the status code.
+// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running or when `threads` exceeds
+// `GREETER_MAX_POOL_THREADS`. Returns the status code.
 //
 // # Safety
 // `status` is NULL or valid for writes.

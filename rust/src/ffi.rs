@@ -73,7 +73,7 @@ pub struct GreeterCompletionQueue {
 /// # Safety
 /// When `ptr` is not NULL it points to `len` readable bytes that stay valid and unmodified for
 /// `'a`.
-unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
     if ptr.is_null() {
         return Err(Error::new(
             GREETER_ERR_NULL_POINTER,
@@ -396,7 +396,8 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
 /// for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
 /// `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
-/// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running. Returns the status code.
+/// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running or when `threads` exceeds
+/// `GREETER_MAX_POOL_THREADS`. Returns the status code.
 ///
 /// # Safety
 /// `status` is NULL or valid for writes.

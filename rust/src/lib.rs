@@ -16,3 +16,6 @@ pub mod ffi;
 pub mod greeting;
 pub mod pool;
 pub mod strings;
+
+#[cfg(test)]
+mod proptests;

@@ -29,6 +29,11 @@ use crate::greeting::async_greeting;
 /// The default bound on queued (not yet started) tasks.
 pub const GREETER_DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 
+/// The most worker threads a pool may have. A larger request is refused with
+/// `GREETER_ERR_INVALID_ARGUMENT` instead of trying to allocate and spawn that many (a request
+/// for 2^40 threads aborted the process on the allocation of their handles).
+pub const GREETER_MAX_POOL_THREADS: usize = 1024;
+
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent
 /// before anything that can panic, and user code never runs while a lock is held.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -214,6 +219,7 @@ impl Pool {
                 "a pool needs at least one thread and a queue capacity of at least one",
             ));
         }
+        check_threads(threads)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
@@ -327,7 +333,14 @@ impl Pool {
             task.target.deliver(task.id, Err(error));
         }
         let workers = std::mem::take(&mut *lock(&self.workers));
+        let me = std::thread::current().id();
         for handle in workers {
+            // Called from a worker (a seed callback calling greeter_pool_shutdown): that worker
+            // cannot join itself (the join panicked with EDEADLK and left the remaining workers
+            // unjoined); it is detached and returns once its callback does.
+            if handle.thread().id() == me {
+                continue;
+            }
             // A worker only ends by returning: task panics are caught inside it.
             let _ = handle.join();
         }
@@ -338,6 +351,17 @@ impl Pool {
     pub fn is_inherited(&self) -> bool {
         self.pid != std::process::id()
     }
+}
+
+/// Refuses a thread count above [`GREETER_MAX_POOL_THREADS`].
+fn check_threads(threads: usize) -> Result<()> {
+    if threads > GREETER_MAX_POOL_THREADS {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            format!("a pool may have at most {GREETER_MAX_POOL_THREADS} threads, not {threads}"),
+        ));
+    }
+    Ok(())
 }
 
 fn shut_down_error(message: &str) -> Error {
@@ -398,6 +422,58 @@ pub mod global {
         closed: false,
     });
 
+    /// Locks the slot. Every access goes through here, so the fork handlers are installed
+    /// before the slot is first used.
+    fn slot() -> MutexGuard<'static, Slot> {
+        fork_guard::install();
+        lock(&SLOT)
+    }
+
+    /// Keeps the slot's lock consistent across `fork()`: the forking thread takes it just
+    /// before the fork and releases it after, in the parent and in the child. Without this a
+    /// fork while another thread held it (any submit takes it briefly) left it locked forever
+    /// in the child, whose first submit then hung.
+    mod fork_guard {
+        use super::{lock, Slot, SLOT};
+        use std::cell::RefCell;
+        use std::ffi::c_int;
+        use std::sync::{MutexGuard, Once};
+
+        thread_local! {
+            static HELD: RefCell<Option<MutexGuard<'static, Slot>>> = const { RefCell::new(None) };
+        }
+
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> c_int;
+        }
+
+        extern "C" fn prepare() {
+            let guard = lock(&SLOT);
+            HELD.with(|held| *held.borrow_mut() = Some(guard));
+        }
+
+        extern "C" fn release() {
+            HELD.with(|held| drop(held.borrow_mut().take()));
+        }
+
+        pub(super) fn install() {
+            static INSTALLED: Once = Once::new();
+            INSTALLED.call_once(|| {
+                // SAFETY: pthread_atfork only records the three handlers; they are plain
+                // functions of this library, which glibc unregisters if the library is unloaded.
+                // The handlers run on the forking thread only, so the guard taken by `prepare`
+                // is released by the same thread (in the parent, and in the child where that
+                // thread is the only one). A failure (ENOMEM) leaves fork as unprotected as it
+                // was without the handlers.
+                let _ = unsafe { pthread_atfork(Some(prepare), Some(release), Some(release)) };
+            });
+        }
+    }
+
     fn default_threads() -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
@@ -413,7 +489,7 @@ pub mod global {
 
     /// The running pool, started lazily, or the shut-down error.
     pub fn get() -> Result<Arc<Pool>> {
-        let mut slot = lock(&SLOT);
+        let mut slot = slot();
         if let Some(pool) = running(&mut slot) {
             return Ok(pool);
         }
@@ -439,13 +515,15 @@ pub mod global {
 
     /// The pool if it is running, without starting it.
     pub fn current() -> Option<Arc<Pool>> {
-        running(&mut lock(&SLOT))
+        running(&mut slot())
     }
 
     /// Sets the size of the next pool (0 = the default) and allows starting again after a
-    /// shutdown. Refused while a pool is running.
+    /// shutdown. Refused while a pool is running, and for more than
+    /// [`GREETER_MAX_POOL_THREADS`] threads.
     pub fn configure(threads: usize, capacity: usize) -> Result<()> {
-        let mut slot = lock(&SLOT);
+        check_threads(threads)?;
+        let mut slot = slot();
         if running(&mut slot).is_some() {
             return Err(Error::new(
                 GREETER_ERR_INVALID_ARGUMENT,
@@ -462,7 +540,7 @@ pub mod global {
     /// [`configure`] is called. Idempotent.
     pub fn shutdown() {
         let pool = {
-            let mut slot = lock(&SLOT);
+            let mut slot = slot();
             slot.closed = true;
             running(&mut slot);
             slot.pool.take()
@@ -475,7 +553,7 @@ pub mod global {
 
     /// `(threads, capacity)` of the running pool, or of the next one.
     pub fn size() -> (usize, usize) {
-        let mut slot = lock(&SLOT);
+        let mut slot = slot();
         match running(&mut slot) {
             Some(p) => (p.threads(), p.capacity()),
             None => (
@@ -655,6 +733,30 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_may_shut_its_own_pool_down() {
+        let _serial = crate::greeting::tests_serial();
+        let pool = Arc::new(Pool::start(2, 10).unwrap());
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let inner = Arc::clone(&pool);
+        pool.submit(
+            "stop".into(),
+            Target::Callback(Box::new(move |_| {
+                inner.shutdown(); // joins the other worker, detaches this one
+                done_tx.send(()).unwrap();
+            })),
+        )
+        .unwrap();
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("shutdown from a worker returned normally");
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let refused = pool
+            .submit("late".into(), Target::Queue(queue))
+            .unwrap_err();
+        assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
+    }
+
+    #[test]
     fn a_closed_queue_drops_late_completions() {
         let queue = CompletionQueue::new().unwrap();
         queue.push(Completion {
@@ -667,6 +769,20 @@ mod tests {
             result: Ok("b".into()),
         });
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn absurd_thread_counts_are_refused_not_attempted() {
+        for threads in [GREETER_MAX_POOL_THREADS + 1, 1 << 40, usize::MAX] {
+            assert_eq!(
+                Pool::start(threads, 1).err().unwrap().code,
+                GREETER_ERR_INVALID_ARGUMENT
+            );
+            assert_eq!(
+                global::configure(threads, 1).unwrap_err().code,
+                GREETER_ERR_INVALID_ARGUMENT
+            );
+        }
     }
 
     #[test]
