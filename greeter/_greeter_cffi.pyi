@@ -135,6 +135,7 @@ class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
+    GREETER_MAX_POOL_THREADS: Final = 1024
     GREETER_OK: Final = 0
     GREETER_ERR_NULL_POINTER: Final = 1
     GREETER_ERR_INVALID_UTF8: Final = 2

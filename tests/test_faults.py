@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greeter._greeter_cffi import ffi, lib
 
 import greeter
 from greeter import _aio, _native
+from greeter._greeter_cffi import ffi, lib
 
 
 @pytest.fixture(autouse=True)

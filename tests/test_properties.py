@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from greeter._greeter_cffi import ffi, lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import greeter
+from greeter._greeter_cffi import ffi, lib
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

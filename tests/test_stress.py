@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from greeter._greeter_cffi import ffi, lib
 
 import greeter
 from greeter import _native
+from greeter._greeter_cffi import ffi, lib
 
 THREADS = 16
 STRESS_SECONDS = 3.0
