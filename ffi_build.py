@@ -8,6 +8,9 @@ The extension links against the Rust cdylib (rust/target/release/libgreeter.so),
 next to it in the package and found through an ``$ORIGIN`` rpath. One copy of the Rust state
 (live-string counter, worker pool) then serves both this module and ctypes users of
 ``greeter.library_path()``; linking the staticlib instead would give each its own copy.
+
+cffi compiles the module against CPython's limited API (``_greeter_cffi.abi3.so``), which is
+what lets setup.py tag the wheel ``cp311-abi3``. The linker strips it unless ``GREETER_STRIP=0``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ ROOT = Path(__file__).resolve().parent
 INCLUDE_DIR = ROOT / "include"
 RUST_TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "rust" / "target"))
 RUST_LIB_DIR = RUST_TARGET_DIR / "release"
+# Rust cdylibs have no SONAME: the DT_NEEDED entry is "libgreeter.so", found beside us.
+LINK_ARGS = ["-Wl,-rpath,$ORIGIN"]
+if os.environ.get("GREETER_STRIP", "1") != "0":
+    LINK_ARGS.append("-Wl,--strip-all")
 
 ffibuilder = cffi.FFI()
 ffibuilder.cdef((INCLUDE_DIR / "greeter_cdef.h").read_text(encoding="utf-8"))
@@ -30,8 +37,7 @@ ffibuilder.set_source(
     include_dirs=[str(INCLUDE_DIR)],
     library_dirs=[str(RUST_LIB_DIR)],
     libraries=["greeter"],
-    # Rust cdylibs have no SONAME: the DT_NEEDED entry is "libgreeter.so", found beside us.
-    extra_link_args=["-Wl,-rpath,$ORIGIN"],
+    extra_link_args=LINK_ARGS,
     # A cdef that disagrees with greeter.h must stop the build, not warn.
     extra_compile_args=[
         "-Werror=incompatible-pointer-types",

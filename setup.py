@@ -4,6 +4,11 @@
 then cffi's build_ext, then copy the cdylib and the public header into the package, so that
 ``greeter.library_path()`` and ``greeter.include_dir()`` point at the very build the binding
 uses. No cbindgen is needed: the headers in include/ are committed.
+
+The wheel is tagged ``cp311-abi3``: cffi compiles the extension against CPython's limited API
+(it is named ``_greeter_cffi.abi3.so``) and the Rust library does not touch Python at all, so
+one wheel serves CPython 3.11 and every later version. The shipped libraries are stripped of
+symbol tables and debug info (``GREETER_STRIP=0`` keeps them, for profiling or debugging).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ INSTALL_HINTS = {
 }
 
 
+def strip_enabled() -> bool:
+    """Whether to strip the shipped libraries: yes unless ``GREETER_STRIP=0``."""
+    return os.environ.get("GREETER_STRIP", "1") != "0"
+
+
 class BuildRustThenCffi(build_ext):
     """cffi wraps this class; cargo must run before its run() compiles and links."""
 
@@ -53,14 +63,25 @@ class BuildRustThenCffi(build_ext):
         cargo = require("cargo", "the Rust toolchain")
         require(os.environ.get("CC", "cc").split()[0], "a C compiler")
         cmd = [cargo, "build", "--release", "--locked", "--manifest-path", str(CARGO_TOML)]
+        env = dict(os.environ)
+        if strip_enabled():
+            # The dynamic symbol table (the exported C API) stays; .symtab and debug info go.
+            env.setdefault("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         print("greeter:", " ".join(cmd), flush=True)
-        if subprocess.run(cmd, check=False).returncode != 0:
+        if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise SetupError("greeter: cargo build failed; see its output above")
-        super().run()
+        super().run()  # cffi generates the C source, then build_extensions() below
         dest = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
         (dest / "include").mkdir(parents=True, exist_ok=True)
         shutil.copy2(CDYLIB, dest / CDYLIB.name)
         shutil.copy2(HEADER, dest / "include" / HEADER.name)
+
+    def build_extensions(self) -> None:
+        # The interpreter's link flags may carry an rpath to its own lib directory (pyenv's do),
+        # which would be searched for libgreeter.so before $ORIGIN: keep only ffi_build's.
+        linker = self.compiler.linker_so
+        self.compiler.linker_so = [arg for arg in linker if not arg.startswith("-Wl,-rpath,")]
+        super().build_extensions()
 
 
 if __name__ == "__main__" or "setuptools" in sys.modules:
@@ -68,4 +89,6 @@ if __name__ == "__main__" or "setuptools" in sys.modules:
         version=crate_version(),
         cffi_modules=["ffi_build.py:ffibuilder"],
         cmdclass={"build_ext": BuildRustThenCffi},
+        # One wheel for CPython >= 3.11: the extension uses only the limited API (abi3).
+        options={"bdist_wheel": {"py_limited_api": "cp311"}},
     )

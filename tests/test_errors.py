@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from greeter._greeter_cffi import ffi, lib
 
 import greeter
 from greeter import _native
+from greeter._greeter_cffi import ffi, lib
 
 
 @pytest.mark.parametrize("bad", [None, 42, b"Alice", bytearray(b"x"), ["Alice"], 3.5])

@@ -1,0 +1,80 @@
+# Developer shortcuts. Python tools live in $(VENV) (the dev extra); cargo and cbindgen come
+# from ~/.cargo/bin (scripts/install-cbindgen.sh installs the pinned cbindgen).
+# The tests import the *installed* package, so `make test` installs it into $(VENV) first.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: help venv header stub fmt lint rust-check fresh test check bench wheel sdist ci clean
+
+help:
+	@echo "make header  regenerate include/*.h from rust/ (cbindgen)"
+	@echo "make stub    regenerate greeter/_greeter_cffi.pyi from include/greeter_cdef.h"
+	@echo "make fmt     ruff format + cargo fmt"
+	@echo "make test    install the package into $(VENV) and run pytest against it"
+	@echo "make check   every gate: lint, mypy, rust fmt/clippy/tests, drift, tests"
+	@echo "make bench   python -m greeter bench"
+	@echo "make wheel   dist/*.whl, checked, with auditwheel show"
+	@echo "make sdist   dist/*.tar.gz, checked"
+	@echo "make ci      .ci/run, exactly as CI runs it"
+
+$(VENV)/.installed-dev: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed-dev
+
+header:
+	scripts/install-cbindgen.sh
+	python3 scripts/header.py
+
+stub: venv
+	$(PY) scripts/gen_stub.py
+
+fmt: venv
+	$(BIN)/ruff format .
+	cd rust && cargo fmt
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict greeter tests
+
+rust-check:
+	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
+
+fresh: venv
+	scripts/install-cbindgen.sh
+	$(PY) scripts/header.py --check
+	$(PY) scripts/gen_stub.py --check
+
+test: venv
+	$(PY) -m pip install --quiet '.[test]'
+	$(BIN)/pytest -q
+
+check: lint rust-check fresh test
+
+bench: test
+	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
+
+wheel: venv
+	rm -rf build dist/greeter-*.whl  # a stale build/lib would leak removed modules into the wheel
+	$(PY) -m pip wheel . -w dist --no-deps --quiet
+	$(PY) scripts/check_dist.py wheel dist/greeter-*.whl
+	$(BIN)/auditwheel show dist/greeter-*.whl
+
+sdist: venv
+	rm -f dist/greeter-*.tar.gz
+	$(PY) -m build --sdist --outdir dist .
+	$(PY) scripts/check_dist.py sdist dist/greeter-*.tar.gz
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf build dist *.egg-info greeter/_greeter_cffi.c greeter/*.so greeter/include
+	cd rust && cargo clean

@@ -1,0 +1,252 @@
+"""The installed package: what it ships, its typing stub, and its version handshake."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import keyword
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import greeter
+from greeter import _greeter_cffi
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(greeter.__file__).resolve().parent
+STUB = ROOT / "greeter" / "_greeter_cffi.pyi"
+
+
+def _load_gen_stub() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_stub", ROOT / "scripts" / "gen_stub.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tests_import_the_installed_package_not_the_source_tree() -> None:
+    # A venv may live inside the checkout (.venv-ci does), so the test is not "outside ROOT" but
+    # "not ROOT/greeter, and in an installation's site-packages".
+    assert not PACKAGE.samefile(ROOT / "greeter"), (
+        f"greeter was imported from the source tree ({PACKAGE}); install it and run pytest "
+        "(importlib mode keeps the tree off sys.path)"
+    )
+    installs = {sysconfig.get_path("platlib"), sysconfig.get_path("purelib")}
+    installs.add(site.getusersitepackages())
+    assert PACKAGE.parent in {Path(p).resolve() for p in installs}, PACKAGE
+
+
+def test_the_package_ships_library_header_stub_and_marker() -> None:
+    for name in ["libgreeter.so", "include/greeter.h", "_greeter_cffi.pyi", "py.typed"]:
+        assert (PACKAGE / name).is_file(), name
+    assert greeter.library_path() == PACKAGE / "libgreeter.so"
+    header = greeter.include_dir() / "greeter.h"
+    assert header.read_bytes() == (ROOT / "include" / "greeter.h").read_bytes()
+    assert (PACKAGE / "_greeter_cffi.pyi").read_bytes() == STUB.read_bytes()
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="abi3 is CPython's")
+def test_the_extension_uses_only_the_limited_api() -> None:
+    # cffi names a limited-API build *.abi3.so; that is what makes one cp311-abi3 wheel honest.
+    assert _greeter_cffi.__file__ is not None
+    assert Path(_greeter_cffi.__file__).name == "_greeter_cffi.abi3.so"
+
+
+def test_no_toolchain_when_ci_says_so() -> None:
+    """.ci/run runs the installed-wheel tests with a PATH that has no cargo and no compiler."""
+    if not os.environ.get("GREETER_EXPECT_NO_TOOLCHAIN"):
+        pytest.skip("GREETER_EXPECT_NO_TOOLCHAIN is not set")
+    found = {tool: shutil.which(tool) for tool in ["cargo", "rustc", "cc", "gcc", "clang"]}
+    assert not any(found.values()), found
+
+
+# --- the typing stub ------------------------------------------------------------------------
+
+
+def test_the_stub_is_what_the_cdef_header_generates() -> None:
+    gen_stub = _load_gen_stub()
+    assert gen_stub.generate() == STUB.read_text(encoding="utf-8"), (
+        "greeter/_greeter_cffi.pyi is stale: run python scripts/gen_stub.py"
+    )
+
+
+def _stub_lib_members() -> tuple[dict[str, int | None], dict[str, int]]:
+    """The stub's Lib: constants (value or None) and functions (number of parameters)."""
+    tree = ast.parse(STUB.read_text(encoding="utf-8"))
+    lib_class = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Lib"
+    )
+    constants: dict[str, int | None] = {}
+    functions: dict[str, int] = {}
+    for node in lib_class.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            value = node.value.value if isinstance(node.value, ast.Constant) else None
+            constants[node.target.id] = value if isinstance(value, int) else None
+        elif isinstance(node, ast.FunctionDef):
+            functions[node.name] = len(node.args.posonlyargs) + len(node.args.args)
+    return constants, functions
+
+
+def _c_arity(function: object) -> int:
+    """The parameter count of a cffi lib function, from the C prototype cffi documents."""
+    doc = getattr(function, "__doc__", None)
+    assert isinstance(doc, str)
+    prototype = doc.splitlines()[0]
+    params = prototype[prototype.index("(") + 1 : prototype.rindex(")")]
+    # Function-pointer parameters hold commas in their own parentheses.
+    depth, count = 0, 1
+    for char in params:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        count += char == "," and depth == 0
+    return 0 if params.strip() in {"", "void"} else count
+
+
+def test_the_stub_matches_the_compiled_module() -> None:
+    """Names, constant values and arities agree between the stub and the built extension."""
+    lib = _greeter_cffi.lib
+    constants, functions = _stub_lib_members()
+    typed = [name for name in dir(lib) if not keyword.iskeyword(name)]
+    assert sorted(typed) == sorted([*constants, *functions])
+    for name, value in constants.items():
+        if value is not None:
+            assert getattr(lib, name) == value, name
+    for name, arity in functions.items():
+        assert _c_arity(getattr(lib, name)) == arity, name
+
+
+# --- the version handshake -----------------------------------------------------------------
+
+
+def _other_version(version: str) -> str:
+    """A different version string of the same length."""
+    other = re.sub(r"\d", "9", version)
+    return other if other != version else re.sub(r"\d", "8", version)
+
+
+def _copy_installation(dest: Path, metadata_version: str) -> Path:
+    """A copy of the installed package, with its own distribution metadata, on a new path."""
+    shutil.copytree(PACKAGE, dest / "greeter", ignore=shutil.ignore_patterns("__pycache__"))
+    info = dest / f"greeter-{metadata_version}.dist-info"
+    info.mkdir()
+    metadata = f"Metadata-Version: 2.1\nName: greeter\nVersion: {metadata_version}\n"
+    (info / "METADATA").write_text(metadata, encoding="utf-8")
+    return dest / "greeter"
+
+
+def _import_from(site: Path) -> subprocess.CompletedProcess[str]:
+    code = "import greeter; print(greeter.__version__, greeter.LIBRARY_VERSION, greeter.__file__)"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=site,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def _patch_library_version(library: Path, old: str, new: str) -> None:
+    """Rewrites the NUL-terminated version string greeter_version() returns, in place."""
+    data = library.read_bytes()
+    needle = old.encode() + b"\0"
+    assert needle in data, f"{old!r} not found in {library}"
+    library.write_bytes(data.replace(needle, new.encode() + b"\0"))
+
+
+def test_a_faithful_copy_of_the_installation_imports(tmp_path: Path) -> None:
+    """The control for the refusals below: the copy itself is importable and is what loads."""
+    _copy_installation(tmp_path, greeter.__version__)
+    done = _import_from(tmp_path)
+    assert done.returncode == 0, done.stderr
+    version, library_version, file = done.stdout.split()
+    assert version == library_version == greeter.__version__
+    assert Path(file).is_relative_to(tmp_path)
+
+
+def test_a_library_of_another_version_is_refused(tmp_path: Path) -> None:
+    """A stale libgreeter.so beside a newer package: import must fail, naming both versions."""
+    other = _other_version(greeter.LIBRARY_VERSION)
+    package = _copy_installation(tmp_path, greeter.__version__)
+    _patch_library_version(package / "libgreeter.so", greeter.LIBRARY_VERSION, other)
+    done = _import_from(tmp_path)
+    assert done.returncode != 0
+    assert "ImportError" in done.stderr
+    assert f"greeter {greeter.__version__} found native library version {other}" in done.stderr
+    assert "reinstall greeter" in done.stderr
+
+
+def test_a_package_of_another_version_is_refused(tmp_path: Path) -> None:
+    """The same handshake seen from the other side: metadata newer than the library."""
+    other = _other_version(greeter.__version__)
+    _copy_installation(tmp_path, other)
+    done = _import_from(tmp_path)
+    assert done.returncode != 0
+    assert "ImportError" in done.stderr
+    assert f"greeter {other} found native library version {greeter.LIBRARY_VERSION}" in (
+        done.stderr
+    )
+
+
+def test_the_stub_generator_types_every_kind_of_declaration(tmp_path: Path) -> None:
+    """Generic, not hand-listed: functions, constants, enums and globals of any C types."""
+    cdef = tmp_path / "cdef.h"
+    cdef.write_text(
+        "// a comment\n"
+        "#define A_CONST 0x10\n"
+        "#define A_NEGATIVE (-3)\n"
+        "#define FROM_HEADER ...\n"
+        "typedef struct Thing Thing;\n"
+        "typedef int32_t Code;\n"
+        "typedef enum Colour { RED, GREEN = 4 } Colour;\n"
+        "typedef void (*callback_t)(void *user, const char *text);\n"
+        "/* block\n comment */\n"
+        "extern const uint64_t a_global;\n"
+        "Code make(const char *name, char *out, size_t len, Thing **thing);\n"
+        "bool check(Colour colour, double ratio, char letter, callback_t cb);\n"
+        "void nothing(void);\n"
+        "int logf(const char *format, ...);\n"
+        "struct Thing *unnamed(int, uint8_t);\n"
+        "float lambda(int def, int def_);\n",
+        encoding="utf-8",
+    )
+    stub = _load_gen_stub().generate(cdef)
+    expected = [
+        "    A_CONST: Final = 16",
+        "    A_NEGATIVE: Final = -3",
+        "    FROM_HEADER: Final[int]",
+        "    RED: Final[int]",
+        "    GREEN: Final[int]",
+        "    a_global: int",
+        "    def make(name: CData | bytes, out: CData, len: int, thing: CData, /) -> int: ...",
+        "    def check(colour: int, ratio: float, letter: bytes, cb: CData, /) -> bool: ...",
+        "    def nothing() -> None: ...",
+        "    def logf(format: CData | bytes, *args: Any) -> int: ...",
+        "    def unnamed(arg0: int, arg1: int, /) -> CData: ...",
+        "    # lambda: a Python keyword; getattr(lib, 'lambda') reaches it",
+    ]
+    for line in expected:
+        assert line in stub.splitlines(), line
+    # An enum's cdata reads back as its enumerator's name: ffi.string may return str.
+    assert "def string(self, cdata: CData, maxlen: int = -1) -> bytes | str: ..." in stub
+
+
+def test_the_stub_generator_refuses_what_cdef_would_not_take(tmp_path: Path) -> None:
+    gen_stub = _load_gen_stub()
+    for text in ['#define NAME "text"\n', "#include <stdint.h>\n", "int f(int x\n"]:
+        cdef = tmp_path / "bad.h"
+        cdef.write_text(text, encoding="utf-8")
+        with pytest.raises(gen_stub.StubError):
+            gen_stub.generate(cdef)
