@@ -172,10 +172,6 @@ uint32_t greeter_debug_inject_panics(uint32_t count);
 // `status` is NULL or valid for writes (see `GreeterStatus`).
 int32_t greeter_add_numbers(int32_t a, int32_t b, struct GreeterStatus *status);
 
-// Returns the exact sum `a + b` as an i64; it cannot fail. A caller that wants an i32 checks
-// the range itself; this is the hot path behind Python's `add_numbers`.
-int64_t greeter_add_numbers_wide(int32_t a, int32_t b);
-
 // Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
 // cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
 // Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.

@@ -14,7 +14,9 @@
 # (for example --rounds 50). VALGRIND_LOG keeps the full log at that path.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-python="${PYTHON:-python3}"
+# The interpreter itself, not a launcher: valgrind does not follow exec, so a pyenv shim (a
+# shell script) would have it check bash while Python runs unchecked.
+python="$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')"
 command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)" >&2; exit 2; }
 log="${VALGRIND_LOG:-$(mktemp -t greeter-valgrind.XXXXXX)}"
 start=$SECONDS
@@ -58,5 +60,8 @@ for record in bad:
 print("\n".join(summary))
 print(f"valgrind check: {len(bad)} greeter error(s), {other} outside greeter ignored, "
       f"workload exit {workload_status}, {seconds}s; log: {log_path}")
+if not any("ERROR SUMMARY" in l for l in lines) or not any("LEAK SUMMARY" in l for l in lines):
+    print("valgrind check: memcheck did not cover the workload (no error or leak summary)")
+    sys.exit(1)
 sys.exit(1 if bad or workload_status else 0)
 PY

@@ -357,13 +357,6 @@ pub unsafe extern "C" fn greeter_add_numbers(a: i32, b: i32, status: *mut Greete
     guarded(status, 0, || checked_add(a, b))
 }
 
-/// Returns the exact sum `a + b` as an i64; it cannot fail. A caller that wants an i32 checks
-/// the range itself; this is the hot path behind Python's `add_numbers`.
-#[no_mangle]
-pub extern "C" fn greeter_add_numbers_wide(a: i32, b: i32) -> i64 {
-    i64::from(a) + i64::from(b)
-}
-
 /// Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
 /// cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
 /// Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
@@ -1053,8 +1046,18 @@ mod tests {
             greeter_status_clear(&mut status);
             assert_eq!(greeter_add_numbers(1, 2, std::ptr::null_mut()), 3);
         }
-        assert_eq!(greeter_add_numbers_wide(i32::MAX, 1), 2_147_483_648);
-        assert_eq!(greeter_add_numbers_wide(i32::MIN, i32::MIN), -4_294_967_296);
+        assert_eq!(
+            greeter_add_numbers_checked(i32::MAX, 0),
+            i64::from(i32::MAX)
+        );
+        assert_eq!(
+            greeter_add_numbers_checked(i32::MAX, 1),
+            crate::greeting::GREETER_ADD_OVERFLOWED
+        );
+        assert_eq!(
+            greeter_add_numbers_checked(i32::MIN, i32::MIN),
+            crate::greeting::GREETER_ADD_OVERFLOWED
+        );
     }
 
     #[test]
