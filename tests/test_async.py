@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,8 @@ import pytest
 import greeter
 from greeter import _native
 
-
-@pytest.fixture(autouse=True)
-def settled_strings() -> Iterator[None]:
-    """Every async test ends with no greeter string left alive."""
-    gc.collect()
-    before = greeter.live_strings()
-    yield
-    gc.collect()
-    assert greeter.live_strings() == before
+# Every async test ends with no greeter string left alive.
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 def test_greet_async_is_exact() -> None:

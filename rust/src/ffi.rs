@@ -71,13 +71,10 @@ pub struct GreeterCompletionQueue {
 // Pointer conversion and panic catching: the unsafe core of the boundary.
 // ---------------------------------------------------------------------------------------------
 
-/// Borrows `len` bytes at `ptr`.
-///
-/// # Safety
-/// When `ptr` is not NULL it points to `len` readable bytes that stay valid and unmodified for
-/// `'a`.
-pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
-    if ptr.is_null() {
+/// What every caller-provided region must be before it is borrowed as a slice: non-NULL, and
+/// no longer than a slice may be.
+fn check_region(is_null: bool, len: usize, what: &str) -> Result<()> {
+    if is_null {
         return Err(Error::new(
             GREETER_ERR_NULL_POINTER,
             format!("{what} is NULL"),
@@ -89,6 +86,36 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -
             format!("{what} length {len} exceeds isize::MAX"),
         ));
     }
+    Ok(())
+}
+
+extern "C" {
+    fn pthread_atfork(
+        prepare: Option<extern "C" fn()>,
+        parent: Option<extern "C" fn()>,
+        child: Option<extern "C" fn()>,
+    ) -> std::ffi::c_int;
+}
+
+/// Registers fork handlers with libc (`pthread_atfork`); false if libc refused (ENOMEM).
+pub(crate) fn register_fork_handlers(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> bool {
+    // SAFETY: pthread_atfork only records the three handlers; they are plain functions of this
+    // library, which glibc unregisters if the library is unloaded, and must not unwind (the
+    // pool's handlers only lock and unlock a mutex).
+    unsafe { pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+}
+
+/// Borrows `len` bytes at `ptr`.
+///
+/// # Safety
+/// When `ptr` is not NULL it points to `len` readable bytes that stay valid and unmodified for
+/// `'a`.
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a [u8]> {
+    check_region(ptr.is_null(), len, what)?;
     // SAFETY: non-NULL and within isize::MAX, readable for `len` bytes by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
@@ -115,18 +142,7 @@ unsafe fn out_buffer<'a>(ptr: *mut c_char, len: usize, what: &str) -> Result<&'a
     if len == 0 {
         return Ok(&mut []);
     }
-    if ptr.is_null() {
-        return Err(Error::new(
-            GREETER_ERR_NULL_POINTER,
-            format!("{what} is NULL"),
-        ));
-    }
-    if len > isize::MAX as usize {
-        return Err(Error::new(
-            GREETER_ERR_INVALID_ARGUMENT,
-            format!("{what} length exceeds isize::MAX"),
-        ));
-    }
+    check_region(ptr.is_null(), len, what)?;
     // SAFETY: non-NULL, within isize::MAX, writable for `len` bytes and not aliased, by the
     // caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })

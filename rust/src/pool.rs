@@ -598,19 +598,10 @@ pub mod global {
     mod fork_guard {
         use super::{lock, Slot, SLOT};
         use std::cell::RefCell;
-        use std::ffi::c_int;
         use std::sync::{MutexGuard, Once};
 
         thread_local! {
             static HELD: RefCell<Option<MutexGuard<'static, Slot>>> = const { RefCell::new(None) };
-        }
-
-        extern "C" {
-            fn pthread_atfork(
-                prepare: Option<extern "C" fn()>,
-                parent: Option<extern "C" fn()>,
-                child: Option<extern "C" fn()>,
-            ) -> c_int;
         }
 
         extern "C" fn prepare() {
@@ -625,13 +616,11 @@ pub mod global {
         pub(super) fn install() {
             static INSTALLED: Once = Once::new();
             INSTALLED.call_once(|| {
-                // SAFETY: pthread_atfork only records the three handlers; they are plain
-                // functions of this library, which glibc unregisters if the library is unloaded.
-                // The handlers run on the forking thread only, so the guard taken by `prepare`
-                // is released by the same thread (in the parent, and in the child where that
-                // thread is the only one). A failure (ENOMEM) leaves fork as unprotected as it
-                // was without the handlers.
-                let _ = unsafe { pthread_atfork(Some(prepare), Some(release), Some(release)) };
+                // The handlers run on the forking thread only, so the guard taken by `prepare` is
+                // released by the same thread (in the parent, and in the child where that thread
+                // is the only one). A failure (ENOMEM) leaves fork as unprotected as it was
+                // without the handlers.
+                let _ = crate::ffi::register_fork_handlers(prepare, release, release);
             });
         }
     }
