@@ -71,7 +71,20 @@ class BuildRustThenCffi(build_ext):
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise SetupError("greeter: cargo build failed; see its output above")
         super().run()  # cffi generates the C source, then build_extensions() below
-        dest = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
+        package_dir = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
+        self.ship_native_files(package_dir)
+        if not self.inplace and (ROOT / ".git").exists():
+            # A git checkout: `python -m greeter` run from its root imports ./greeter (the
+            # working directory comes first on sys.path), so give that copy the same build.
+            # The files are ignored by git and excluded from the sdist.
+            self.ship_native_files(ROOT / "greeter")
+            for ext in self.extensions:
+                built = Path(self.get_ext_fullpath(ext.name))
+                shutil.copy2(built, ROOT / "greeter" / built.name)
+
+    @staticmethod
+    def ship_native_files(dest: Path) -> None:
+        """The cdylib (for ctypes users and the extension's $ORIGIN rpath) and the header."""
         (dest / "include").mkdir(parents=True, exist_ok=True)
         shutil.copy2(CDYLIB, dest / CDYLIB.name)
         shutil.copy2(HEADER, dest / "include" / HEADER.name)
