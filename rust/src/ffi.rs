@@ -24,7 +24,7 @@ use crate::greeting::{
     validate_name, GREETER_GREETING_EXTRA_BYTES,
 };
 use crate::pool::{global, CancelOutcome, CompletionQueue, Target};
-use crate::strings::{hand_out, live, take_back};
+use crate::strings::{count_freed, hand_out, live};
 
 /// The error channel of the `greeter_` API.
 ///
@@ -107,6 +107,20 @@ pub(crate) fn register_fork_handlers(
     // library, which glibc unregisters if the library is unloaded, and must not unwind (the
     // pool's handlers only lock and unlock a mutex).
     unsafe { pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+}
+
+/// Takes back a string made by [`hand_out`] and frees it. NULL is accepted and ignored.
+///
+/// # Safety
+/// `ptr` is NULL or a pointer returned by [`hand_out`] that has not been taken back yet.
+pub(crate) unsafe fn take_back(ptr: *mut c_char) {
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: by this function's contract `ptr` came from `CString::into_raw` in `hand_out`
+    // and is reclaimed exactly once.
+    drop(unsafe { std::ffi::CString::from_raw(ptr) });
+    count_freed();
 }
 
 /// Borrows `len` bytes at `ptr`.
@@ -942,6 +956,19 @@ mod tests {
         // SAFETY: freed once.
         unsafe { free_string(ptr) };
         s
+    }
+
+    #[test]
+    fn hand_out_and_take_back_balance() {
+        let (ptr, len) = hand_out("héllo".to_owned());
+        assert_eq!(len, 6);
+        // SAFETY: `ptr` was just handed out and is valid for `len + 1` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len + 1) };
+        assert_eq!(bytes, "héllo\0".as_bytes());
+        // SAFETY: handed out above, taken back once.
+        unsafe { take_back(ptr) };
+        // SAFETY: NULL is accepted.
+        unsafe { take_back(std::ptr::null_mut()) };
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! - [`error`]: error codes and the `GreeterStatus` error channel's Rust side;
 //! - [`greeting`]: the safe core (the work itself);
 //! - [`strings`]: strings handed to the caller and the live-string counter;
-//! - [`pool`]: the worker pool and per-event-loop completion queues (safe Rust);
-//! - [`ffi`]: every `extern "C"` function. It is the only module that converts raw pointers
-//!   and calls `catch_unwind`.
+//! - [`pool`]: the worker pool and per-event-loop completion queues (safe Rust; it catches the
+//!   panics of worker tasks and callbacks, a thread boundary rather than the C one);
+//! - [`ffi`]: every `extern "C"` function and the only `unsafe` code: raw pointers are converted
+//!   and panics at the C boundary caught here, nowhere else.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

@@ -1,7 +1,8 @@
 //! Strings handed to the caller, and the live-string counter that makes leaks countable.
 //!
 //! Every string given to C goes out through [`hand_out`] and comes back through
-//! [`take_back`]; the counter is the number given out and not yet returned.
+//! `ffi::take_back`, which reports it with [`count_freed`]; the counter is the number given
+//! out and not yet returned. Safe code only: reclaiming a raw pointer happens in `ffi`.
 
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -25,34 +26,8 @@ pub fn hand_out(s: String) -> (*mut c_char, usize) {
     (c.into_raw(), len)
 }
 
-/// Takes back a string made by [`hand_out`] and frees it. NULL is accepted and ignored.
-///
-/// # Safety
-/// `ptr` is NULL or a pointer returned by [`hand_out`] that has not been taken back yet.
-pub unsafe fn take_back(ptr: *mut c_char) {
-    if ptr.is_null() {
-        return;
-    }
-    // SAFETY: by this function's contract `ptr` came from `CString::into_raw` in `hand_out`
-    // and is reclaimed exactly once.
-    drop(unsafe { CString::from_raw(ptr) });
+/// Counts one string handed out by [`hand_out`] as freed; `ffi::take_back` calls it after
+/// reclaiming the allocation, the only raw-pointer step, which lives with the other unsafe code.
+pub fn count_freed() {
     LIVE.fetch_sub(1, Ordering::Relaxed);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hand_out_and_take_back_balance() {
-        let (ptr, len) = hand_out("héllo".to_owned());
-        assert_eq!(len, 6);
-        // SAFETY: `ptr` was just handed out and is valid for `len + 1` bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len + 1) };
-        assert_eq!(bytes, "héllo\0".as_bytes());
-        // SAFETY: handed out above, taken back once.
-        unsafe { take_back(ptr) };
-        // SAFETY: NULL is accepted.
-        unsafe { take_back(std::ptr::null_mut()) };
-    }
 }
