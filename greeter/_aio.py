@@ -21,7 +21,6 @@ from typing import Any
 from greeter import _native
 from greeter.errors import GreeterError, QueueFullError
 
-_str_encode = str.encode
 _get_running_loop = asyncio.get_running_loop
 
 # How long a submit refused for a full queue waits before retrying when no completion of its
@@ -166,10 +165,7 @@ async def greet_async(name: str) -> str:
     task if it has not started; either way its result is freed. When the pool's queue is full
     this waits for room (backpressure) instead of failing.
     """
-    try:
-        data = _str_encode(name)
-    except TypeError:
-        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    data = _native._encode(name)
     loop = _get_running_loop()
     last = _last
     completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
