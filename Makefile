@@ -50,7 +50,7 @@ fmt: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict greeter tests
+	$(BIN)/mypy --strict greeter tests examples
 
 rust-check:
 	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
@@ -95,6 +95,9 @@ docs: test
 	$(PY) -m pip install --quiet '.[docs]'
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs/reference build/docs
 	@echo "API reference: build/docs/index.html"
+
+examples: test
+	PYTHON=$(PY) bash examples/run.sh
 
 ci:
 	bash .ci/run

@@ -269,3 +269,47 @@ def test_the_stub_generator_refuses_what_cdef_would_not_take(tmp_path: Path) -> 
         cdef.write_text(text, encoding="utf-8")
         with pytest.raises(gen_stub.StubError):
             gen_stub.generate(cdef)
+
+
+# --- building from source: setup.py stops early, with one line ------------------------------
+
+
+def _run_setup_py(prelude: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """setup.py run as ``python setup.py ARGS`` after ``prelude`` (which patches the world)."""
+    code = (
+        "import runpy, sys\n"
+        f"{prelude}\n"
+        f"sys.argv = ['setup.py', *{list(args)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'setup.py')!r}, run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_setup_py_stops_at_once_on_another_os() -> None:
+    done = _run_setup_py("sys.platform = 'darwin'", "build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "greeter-cffi: builds and runs on Linux only, not darwin (see README, Platforms); "
+        "nothing was built\n"
+    )
+
+
+def test_setup_py_names_the_missing_build_requirements_in_one_line() -> None:
+    prelude = (
+        "import importlib.metadata as m\n"
+        "real = m.version\n"
+        "def version(name):\n"
+        "    if name == 'cffi': raise m.PackageNotFoundError(name)\n"
+        "    return '65.5.0' if name == 'setuptools' else real(name)\n"
+        "m.version = version"
+    )
+    done = _run_setup_py(prelude, "build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "greeter-cffi: python setup.py needs setuptools>=77, cffi>=1.17 first: "
+        'python -m pip install "setuptools>=77" "cffi>=1.17"\n'
+    )
