@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`error`]: error codes and the `GreeterStatus` error channel's Rust side;
 //! - [`greeting`]: the safe core (the work itself);
+//! - [`template`]: greeting templates, parsed once and rendered many times (safe Rust);
 //! - [`strings`]: strings handed to the caller and the live-string counter;
 //! - [`pool`]: the worker pool and per-event-loop completion queues (safe Rust; it catches the
 //!   panics of worker tasks and callbacks, a thread boundary rather than the C one);
@@ -17,6 +18,7 @@ pub mod ffi;
 pub mod greeting;
 pub mod pool;
 pub mod strings;
+pub mod template;
 
 #[cfg(test)]
 mod proptests;
