@@ -140,6 +140,7 @@ class Lib:
     GREETER_ADD_OVERFLOWED: Final = 9223372036854775807
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
     GREETER_MAX_POOL_THREADS: Final = 1024
+    GREETER_TEMPLATE_MAX_BYTES: Final = 65536
     GREETER_OK: Final = 0
     GREETER_ERR_NULL_POINTER: Final = 1
     GREETER_ERR_INVALID_UTF8: Final = 2
@@ -149,6 +150,7 @@ class Lib:
     GREETER_ERR_SHUT_DOWN: Final = 6
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
+    GREETER_ERR_INVALID_TEMPLATE: Final = 9
     @staticmethod
     def add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod

@@ -34,6 +34,9 @@
 // for 2^40 threads aborted the process on the allocation of their handles).
 #define GREETER_MAX_POOL_THREADS 1024
 
+// The largest template accepted, in bytes of UTF-8 (64 KiB).
+#define GREETER_TEMPLATE_MAX_BYTES 65536
+
 // A queue of completed tasks for one consumer (one event loop), with a file descriptor that
 // is readable while completions wait. Created by `greeter_queue_new`, freed by
 // `greeter_queue_free`.
@@ -100,6 +103,10 @@ typedef struct GreeterCompletion {
 
 // An argument is outside its documented range.
 #define GREETER_ERR_INVALID_ARGUMENT 8
+
+// A template was refused: no `{name}`, an unknown placeholder, a lone brace, a NUL character or
+// over 64 KiB. The message names the problem and its character offset.
+#define GREETER_ERR_INVALID_TEMPLATE 9
 
 #ifdef __cplusplus
 extern "C" {

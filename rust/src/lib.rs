@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`error`]: error codes and the `GreeterStatus` error channel's Rust side;
 //! - [`greeting`]: the safe core (the work itself);
+//! - [`template`]: greeting templates, parsed once and rendered many times (safe Rust);
 //! - [`strings`]: strings handed to the caller and the live-string counter;
 //! - [`diagnostics`]: a deliberately slow call and a lock counter, for the bindings' tests;
 //! - [`pool`]: the worker pool and per-event-loop completion queues (safe Rust; it catches the
@@ -19,6 +20,7 @@ pub mod ffi;
 pub mod greeting;
 pub mod pool;
 pub mod strings;
+pub mod template;
 
 #[cfg(test)]
 mod proptests;
