@@ -134,11 +134,13 @@ ffi: FFI
 class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
+    GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
     GREETER_SMALL_BUFFER_LEN: Final = 256
     GREETER_GREETING_EXTRA_BYTES: Final = 8
     GREETER_ADD_OVERFLOWED: Final = 9223372036854775807
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
     GREETER_MAX_POOL_THREADS: Final = 1024
+    GREETER_TEMPLATE_MAX_BYTES: Final = 65536
     GREETER_OK: Final = 0
     GREETER_ERR_NULL_POINTER: Final = 1
     GREETER_ERR_INVALID_UTF8: Final = 2
@@ -148,6 +150,7 @@ class Lib:
     GREETER_ERR_SHUT_DOWN: Final = 6
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
+    GREETER_ERR_INVALID_TEMPLATE: Final = 9
     @staticmethod
     def add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
@@ -166,6 +169,10 @@ class Lib:
     def greeter_version() -> CData: ...
     @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
+    @staticmethod
+    def greeter_debug_spin(microseconds: int, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_debug_locks_taken() -> int: ...
     @staticmethod
     def greeter_add_numbers(a: int, b: int, status: CData, /) -> int: ...
     @staticmethod

@@ -19,6 +19,7 @@ from greeter.errors import (
     GreeterOverflowError,
     InteriorNulError,
     InvalidArgumentError,
+    InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
     PoolShutDownError,
@@ -46,6 +47,7 @@ _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_SHUT_DOWN: PoolShutDownError,
     lib.GREETER_ERR_QUEUE_FULL: QueueFullError,
     lib.GREETER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
+    lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
 }
 
 

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_IN_SDIST = (".ci/", ".gitignore")
 BUILT = {
     "greeter/_greeter_cffi.abi3.so",
+    "greeter/_greeter_cffi_short.abi3.so",
     "greeter/libgreeter.so",
     "greeter/include/greeter.h",
 }
