@@ -18,8 +18,9 @@
 
 int main(void) {
     GreeterStatus status = {GREETER_OK, NULL}; /* caller-owned error channel */
+    const char bad_utf8[] = {'A', (char)0xff};
+    size_t len = 0;
     char *text;
-    int32_t sum;
 
     printf("%d\n", (int)add_numbers(3, 5));
 
@@ -30,9 +31,16 @@ int main(void) {
     printf("%s\n", text);
     free_string(text);
 
-    sum = greeter_add_numbers(INT32_MAX, 1, &status);
-    if (status.code != GREETER_OK) {
-        printf("error %d: %s (result %d)\n", (int)status.code, status.message, (int)sum);
+    text = greeter_greet("Bob", 3, &len, &status); /* explicit length, status on failure */
+    if (text == NULL) {
+        return 1;
+    }
+    printf("%s (%d bytes)\n", text, (int)len);
+    greeter_string_free(text);
+
+    text = greeter_greet(bad_utf8, sizeof bad_utf8, &len, &status);
+    if (text == NULL) {
+        printf("error %d: %s\n", (int)status.code, status.message);
         greeter_status_clear(&status); /* frees the message */
     }
 

@@ -52,7 +52,8 @@ for program in hello hello-cxx; do
   check "$program" "$out/$program" <<EOT
 8
 Hello, Alice!
-error 4: 2147483647 + 1 overflows i32 (result 0)
+Hello, Bob! (11 bytes)
+error 2: name is not valid UTF-8: invalid utf-8 sequence of 1 bytes from index 1
 library $version, live strings 0
 EOT
 done
