@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * The longest `greeter_debug_spin` busy-waits, in microseconds (one second).
@@ -161,10 +164,6 @@ typedef struct GreeterCompletion {
  * over 64 KiB. The message names the problem and its character offset.
  */
 #define GREETER_ERR_INVALID_TEMPLATE 9
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
 
 /**
  * Seed API: returns `a + b`, wrapping on i32 overflow (two's complement), as the seed's
@@ -540,7 +539,7 @@ size_t greeter_greet_submit_many(const char *names,
 int32_t greeter_task_cancel(uint64_t task_id);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}
+#endif
 
-#endif  /* GREETER_H */
+#endif /* GREETER_H */
