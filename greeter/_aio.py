@@ -48,8 +48,10 @@ class _LoopCompletions:
         # (or after _QUEUE_FULL_RETRY_S, since other loops' completions make room too).
         self.full = False
         loop.add_reader(self.queue.fd, self._on_readable)
-        # A loop collected without being closed still frees its queue.
-        weakref.finalize(loop, self.queue.close)
+        # A loop collected without being closed still frees its queue. Not at interpreter
+        # exit: a loop still alive then may be running on another thread, which owns it and
+        # whose awaiting tasks would fail; the process takes the queue with it.
+        weakref.finalize(loop, self.queue.close).atexit = False
 
     def _on_readable(self) -> None:
         waiting = self.waiting
