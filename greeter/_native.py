@@ -351,19 +351,36 @@ _LENS_TYPE = ffi.typeof("size_t[]")
 _new_lens = ffi.new
 
 
+_queue_free = lib.greeter_queue_free
+
+
+def _closed_queue_error() -> PoolShutDownError:
+    return PoolShutDownError(
+        lib.GREETER_ERR_SHUT_DOWN, "this event loop's completion queue is closed"
+    )
+
+
 class CompletionQueue:
     """A Rust completion queue for one event loop; see ``greeter_queue_new``.
 
     Not thread-safe: one event loop thread submits and drains. ``cancel`` (through
-    :func:`task_cancel`) may come from any thread.
+    :func:`task_cancel`) may come from any thread. After :meth:`close`, submits raise
+    PoolShutDownError and drains return nothing.
     """
+
+    # How the queue is never freed while a call uses it, without a lock: as for RustString,
+    # ``_ptr`` is the only reference to a cdata made by ffi.gc, whose destructor
+    # (greeter_queue_free, which drops Python's reference to the Rust queue) runs when that
+    # cdata's last reference goes. Each call passes the cdata as an argument and so holds it
+    # while Rust runs with the GIL released: a close() on another thread (an exit-time
+    # finalizer, say) defers the free until the call returns.
 
     def __init__(self) -> None:
         status = _new_status()
         ptr = lib.greeter_queue_new(status)
         if ptr == _NULL:
             _raise_status(status)
-        self._ptr: Any = ptr
+        self._ptr: Any = _gc(ptr, _queue_free)
         self.fd: int = lib.greeter_queue_fd(ptr)
         # Reused per queue: only its loop's thread submits and drains, and neither nests.
         self._status = _new_status()
@@ -378,7 +395,10 @@ class CompletionQueue:
 
     def submit(self, data: bytes) -> int:
         """Queues the async greeting of UTF-8 ``data``; returns the task id."""
-        task_id: int = _submit(data, len(data), self._ptr, self._status)
+        ptr = self._ptr
+        if ptr is None:
+            raise _closed_queue_error()
+        task_id: int = _submit(data, len(data), ptr, self._status)
         if task_id == 0:
             _raise_status(self._status)
         return task_id
@@ -389,12 +409,15 @@ class CompletionQueue:
         ``len(names)`` when the pool's queue is nearly full). Raises QueueFullError when none
         fits, PoolShutDownError after shutdown. A name Rust refuses (NUL) still gets its id;
         its error arrives as its completion."""
+        ptr = self._ptr
+        if ptr is None:
+            raise _closed_queue_error()
         first = self._first
         n: int = _submit_many(
             b"".join(names),
             _new_lens(_LENS_TYPE, [len(d) for d in names]),
             len(names),
-            self._ptr,
+            ptr,
             first,
             self._status,
         )
@@ -406,10 +429,13 @@ class CompletionQueue:
     def drain(self) -> list[Completion]:
         """Every completion waiting, as ``(task_id, value, error)``."""
         out: list[Completion] = []
+        ptr = self._ptr
+        if ptr is None:
+            return out
         ids, codes, used, left = self._ids, self._codes, self._used, self._left
         text, room = self._text, _DRAIN_TEXT
-        while self._ptr is not None:
-            n: int = _drain_packed(self._ptr, ids, codes, _DRAIN_BATCH, text, room, used, left)
+        while True:
+            n: int = _drain_packed(ptr, ids, codes, _DRAIN_BATCH, text, room, used, left)
             if n == 0:
                 if used[0] <= room:
                     break  # nothing waiting
@@ -432,15 +458,22 @@ class CompletionQueue:
                 break
         return out
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` (or :meth:`forget`) ran."""
+        return self._ptr is None
+
     def close(self) -> None:
-        """Frees the queue; later completions for it are dropped by Rust. Idempotent."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            lib.greeter_queue_free(ptr)
+        """Drops Python's reference: the queue is closed and freed at once, or when a call in
+        progress on another thread returns; later completions for it are dropped by Rust.
+        Idempotent."""
+        self._ptr = None
 
     def forget(self) -> None:
         """Drops the queue without freeing it (a fork child must not touch the parent's locks)."""
-        self._ptr = None
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            _gc(ptr, None)  # detaches greeter_queue_free from the cdata
 
 
 def inject_panics(count: int) -> int:

@@ -31,8 +31,15 @@
 #define GREETER_TEMPLATE_MAX_BYTES 65536
 
 // A queue of completed tasks for one consumer (one event loop), with a file descriptor that
-// is readable while completions wait. Created by `greeter_queue_new`, freed by
-// `greeter_queue_free`.
+// is readable while completions wait.
+//
+// Reference-counted: the pointer `greeter_queue_new` returns is the caller's reference, and
+// every task in flight for the queue holds its own. `greeter_queue_free` closes the queue and
+// drops the caller's reference; the memory and the descriptor go with the last reference, so
+// a worker never delivers into a freed queue. The caller's reference must stay alive during
+// every call it is passed to: free it only once calls on other threads have returned (the
+// Python binding guarantees this by construction, since each call holds the object that owns
+// the reference as an argument).
 typedef struct GreeterCompletionQueue GreeterCompletionQueue;
 
 // A status code. `GREETER_OK` (0) means success; every other value names one failure.
@@ -300,8 +307,9 @@ size_t greeter_pool_queue_capacity(void);
 // True while the worker pool is running (it starts on the first submit).
 bool greeter_pool_is_running(void);
 
-// Creates a completion queue, owned by the caller and freed with `greeter_queue_free`. Returns
-// NULL with `status` set if the wake-up descriptor cannot be created.
+// Creates a completion queue and returns the caller's reference to it, dropped with
+// `greeter_queue_free` (see `GreeterCompletionQueue`). Returns NULL with `status` set if the
+// wake-up descriptor cannot be created.
 //
 // # Safety
 // `status` is NULL or valid for writes.
@@ -359,12 +367,15 @@ size_t greeter_queue_drain_packed(const struct GreeterCompletionQueue *queue,
 // strings have not been freed otherwise.
 void greeter_completions_release(struct GreeterCompletion *completions, size_t count);
 
-// Closes and frees a completion queue. Completions waiting in it, and those of tasks still in
-// flight for it, are dropped (freed by greeter, never handed out). Stop watching its
-// descriptor first. NULL is accepted.
+// Closes a completion queue and drops the caller's reference to it. Completions waiting in
+// it, and those of tasks still in flight for it, are dropped (freed by greeter, never handed
+// out). The memory and the descriptor are released with the last reference: at once, or when
+// the last task in flight for the queue ends. Stop watching the descriptor first. NULL is
+// accepted.
 //
 // # Safety
-// `queue` is NULL or a live queue from `greeter_queue_new`, not used again after this call.
+// `queue` is NULL or a live queue from `greeter_queue_new`, freed once, and not used again
+// after this call; no call on it may still be running on another thread.
 void greeter_queue_free(struct GreeterCompletionQueue *queue);
 
 // Submits `Async Hello, {name}!` to the worker pool (starting it if needed) and returns the

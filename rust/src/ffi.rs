@@ -13,6 +13,7 @@
 //! are borrowed only for the duration of the call.
 
 use std::ffi::{c_char, CStr};
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -62,10 +63,18 @@ pub struct GreeterCompletion {
 }
 
 /// A queue of completed tasks for one consumer (one event loop), with a file descriptor that
-/// is readable while completions wait. Created by `greeter_queue_new`, freed by
-/// `greeter_queue_free`.
+/// is readable while completions wait.
+///
+/// Reference-counted: the pointer `greeter_queue_new` returns is the caller's reference, and
+/// every task in flight for the queue holds its own. `greeter_queue_free` closes the queue and
+/// drops the caller's reference; the memory and the descriptor go with the last reference, so
+/// a worker never delivers into a freed queue. The caller's reference must stay alive during
+/// every call it is passed to: free it only once calls on other threads have returned (the
+/// Python binding guarantees this by construction, since each call holds the object that owns
+/// the reference as an argument).
 pub struct GreeterCompletionQueue {
-    queue: Arc<CompletionQueue>,
+    // Never instantiated: a handle points to the `CompletionQueue` inside an `Arc`.
+    _opaque: [u8; 0],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +170,25 @@ unsafe fn out_buffer<'a>(ptr: *mut c_char, len: usize, what: &str) -> Result<&'a
     // SAFETY: non-NULL, within isize::MAX, writable for `len` bytes and not aliased, by the
     // caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+}
+
+/// The queue behind a handle, borrowed for one call: the caller's reference is neither taken
+/// nor dropped (`ManuallyDrop`), only cloned where a task needs its own.
+///
+/// # Safety
+/// `queue` is NULL or a handle from `greeter_queue_new` whose reference the caller holds until
+/// the borrow ends.
+unsafe fn queue_arg(
+    queue: *const GreeterCompletionQueue,
+) -> Option<ManuallyDrop<Arc<CompletionQueue>>> {
+    if queue.is_null() {
+        return None;
+    }
+    // SAFETY: made by `Arc::into_raw` in `greeter_queue_new` and still counted, since the
+    // caller holds that reference for the call; ManuallyDrop leaves the count untouched.
+    Some(ManuallyDrop::new(unsafe {
+        Arc::from_raw(queue.cast::<CompletionQueue>())
+    }))
 }
 
 /// Borrows a NUL-terminated string (the seed API has no lengths).
@@ -628,8 +656,9 @@ pub extern "C" fn greeter_pool_is_running() -> bool {
     seed_guarded(false, || Ok(global::current().is_some()))
 }
 
-/// Creates a completion queue, owned by the caller and freed with `greeter_queue_free`. Returns
-/// NULL with `status` set if the wake-up descriptor cannot be created.
+/// Creates a completion queue and returns the caller's reference to it, dropped with
+/// `greeter_queue_free` (see `GreeterCompletionQueue`). Returns NULL with `status` set if the
+/// wake-up descriptor cannot be created.
 ///
 /// # Safety
 /// `status` is NULL or valid for writes.
@@ -644,9 +673,9 @@ pub unsafe extern "C" fn greeter_queue_new(
                 format!("cannot create the completion queue's descriptor: {e}"),
             )
         })?;
-        Ok(Box::into_raw(Box::new(GreeterCompletionQueue {
-            queue: Arc::new(queue),
-        })))
+        Ok(Arc::into_raw(Arc::new(queue))
+            .cast::<GreeterCompletionQueue>()
+            .cast_mut())
     })
 }
 
@@ -659,8 +688,8 @@ pub unsafe extern "C" fn greeter_queue_new(
 #[no_mangle]
 pub unsafe extern "C" fn greeter_queue_fd(queue: *const GreeterCompletionQueue) -> i32 {
     // SAFETY: NULL or a live queue, by contract.
-    match unsafe { queue.as_ref() } {
-        Some(q) => q.queue.fd(),
+    match unsafe { queue_arg(queue) } {
+        Some(q) => q.fd(),
         None => -1,
     }
 }
@@ -678,7 +707,7 @@ pub unsafe extern "C" fn greeter_queue_drain(
     capacity: usize,
 ) -> usize {
     // SAFETY: NULL or a live queue, by contract.
-    let Some(queue) = (unsafe { queue.as_ref() }) else {
+    let Some(queue) = (unsafe { queue_arg(queue) }) else {
         return 0;
     };
     if out.is_null() || capacity == 0 {
@@ -686,7 +715,7 @@ pub unsafe extern "C" fn greeter_queue_drain(
     }
     seed_guarded(0, || {
         let mut batch = Vec::with_capacity(capacity.min(1024));
-        queue.queue.drain_into(&mut batch, capacity);
+        queue.drain_into(&mut batch, capacity);
         let n = batch.len();
         for (i, completion) in batch.into_iter().enumerate() {
             let (value, value_len, status) = match completion.result {
@@ -756,7 +785,7 @@ pub unsafe extern "C" fn greeter_queue_drain_packed(
     remaining: *mut usize,
 ) -> usize {
     // SAFETY: NULL or a live queue, by contract.
-    let Some(queue) = (unsafe { queue.as_ref() }) else {
+    let Some(queue) = (unsafe { queue_arg(queue) }) else {
         return 0;
     };
     if ids.is_null() || codes.is_null() || capacity == 0 {
@@ -773,7 +802,7 @@ pub unsafe extern "C" fn greeter_queue_drain_packed(
         let mut batch = Vec::with_capacity(capacity.min(1024));
         let mut used = 0usize;
         let mut first_needs = 0usize;
-        let left = queue.queue.drain_while(&mut batch, capacity, |c| {
+        let left = queue.drain_while(&mut batch, capacity, |c| {
             let sep = usize::from(used > 0);
             let len = completion_text_len(c) + sep;
             if used + len <= text_out.len() {
@@ -844,20 +873,24 @@ pub unsafe extern "C" fn greeter_completions_release(
     }
 }
 
-/// Closes and frees a completion queue. Completions waiting in it, and those of tasks still in
-/// flight for it, are dropped (freed by greeter, never handed out). Stop watching its
-/// descriptor first. NULL is accepted.
+/// Closes a completion queue and drops the caller's reference to it. Completions waiting in
+/// it, and those of tasks still in flight for it, are dropped (freed by greeter, never handed
+/// out). The memory and the descriptor are released with the last reference: at once, or when
+/// the last task in flight for the queue ends. Stop watching the descriptor first. NULL is
+/// accepted.
 ///
 /// # Safety
-/// `queue` is NULL or a live queue from `greeter_queue_new`, not used again after this call.
+/// `queue` is NULL or a live queue from `greeter_queue_new`, freed once, and not used again
+/// after this call; no call on it may still be running on another thread.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_queue_free(queue: *mut GreeterCompletionQueue) {
     if queue.is_null() {
         return;
     }
-    // SAFETY: made by Box::into_raw in greeter_queue_new and freed once, by contract.
-    let queue = unsafe { Box::from_raw(queue) };
-    queue.queue.close();
+    // SAFETY: made by Arc::into_raw in greeter_queue_new; the caller's reference, taken back
+    // once, by contract, and dropped at the end of this function.
+    let queue = unsafe { Arc::from_raw(queue.cast_const().cast::<CompletionQueue>()) };
+    queue.close();
 }
 
 /// Submits `Async Hello, {name}!` to the worker pool (starting it if needed) and returns the
@@ -877,11 +910,11 @@ pub unsafe extern "C" fn greeter_greet_submit(
 ) -> u64 {
     guarded(status, 0, || {
         // SAFETY: NULL or a live queue, by contract.
-        let queue = unsafe { queue.as_ref() }
+        let queue = unsafe { queue_arg(queue) }
             .ok_or_else(|| Error::new(GREETER_ERR_NULL_POINTER, "queue is NULL"))?;
         // SAFETY: forwarded from this function's contract.
         let name = validate_name(unsafe { bytes_arg(name, name_len, "name") }?)?;
-        global::get()?.submit(name.to_owned(), Target::Queue(Arc::clone(&queue.queue)))
+        global::get()?.submit(name.to_owned(), Target::Queue(Arc::clone(&queue)))
     })
 }
 
@@ -915,7 +948,7 @@ pub unsafe extern "C" fn greeter_greet_submit_many(
 ) -> usize {
     guarded(status, 0, || {
         // SAFETY: NULL or a live queue, by contract.
-        let queue = unsafe { queue.as_ref() }
+        let queue = unsafe { queue_arg(queue) }
             .ok_or_else(|| Error::new(GREETER_ERR_NULL_POINTER, "queue is NULL"))?;
         if count == 0 {
             return Ok(0);
@@ -946,7 +979,7 @@ pub unsafe extern "C" fn greeter_greet_submit_many(
                 validate_name(name).map(str::to_owned)
             })
             .collect();
-        let (first, accepted) = global::get()?.submit_many(parsed, &queue.queue)?;
+        let (first, accepted) = global::get()?.submit_many(parsed, &queue)?;
         store(first_id, first);
         Ok(accepted)
     })
@@ -1447,6 +1480,29 @@ mod tests {
         // SAFETY: a static NUL-terminated string.
         let v = unsafe { CStr::from_ptr(greeter_version()) };
         assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn a_queue_handle_is_one_counted_reference_and_free_drops_only_it() {
+        let mut status = new_status();
+        // SAFETY: a live handle, borrowed while it is live and freed once.
+        unsafe {
+            let q = greeter_queue_new(&mut status);
+            // What a task in flight for the queue holds.
+            let task_ref = Arc::clone(&queue_arg(q).unwrap());
+            assert_eq!(Arc::strong_count(&task_ref), 2);
+            greeter_queue_free(q);
+            assert_eq!(
+                Arc::strong_count(&task_ref),
+                1,
+                "only the caller's reference went"
+            );
+            task_ref.push(crate::pool::Completion {
+                task_id: 1,
+                result: Ok("late".into()),
+            });
+            assert!(task_ref.is_empty(), "closed: a late completion is dropped");
+        }
     }
 
     #[test]
