@@ -5,7 +5,7 @@ Measured side by side, in one process:
 - greeter's public API: ``add_numbers``, ``greet``, ``greeting()``, ``greet_many``;
 - the raw cffi ``lib`` calls greeter is built on (API mode, bound to a module global, and
   looked up on ``lib`` each call);
-- cffi ABI mode (``ffi.dlopen``) and ctypes on ``greeter.library_path()``, calling the seed
+- cffi ABI mode (``ffi.dlopen``) and ctypes on ``greeter.library_path()``, calling the tutorial's
   article's symbols the way the article does (ctypes with argtypes and restype set);
 - the floor: the same functions written against the CPython C API (METH_FASTCALL), compiled
   now from ``_bench_floor.c`` into a temporary directory with the C compiler Python was built
@@ -152,7 +152,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
     from greeter._greeter_cffi import lib as api_lib
 
     path = str(greeter.library_path())
-    # ctypes, as in the seed article, with argtypes and restype set (the article's default
+    # ctypes, as in the tutorial, with argtypes and restype set (the article's default
     # int restype truncates the 64-bit pointer).
     cdll = ctypes.CDLL(path)
     cdll.add_numbers.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -179,20 +179,20 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "raw_live": api_lib.greeter_live_strings,
         "abi_live": abi_lib.greeter_live_strings,
         "ct_live": cdll.greeter_live_strings,
-        "passthrough": _passthrough(api_lib.greeter_add_numbers_checked),
+        "passthrough": _passthrough(api_lib.greeter_add_numbers),
         "add_numbers": greeter.add_numbers,
         "greet": greeter.greet,
         "greeting": greeter.greeting,
         "greet_many": greeter.greet_many,
         "lib": api_lib,
         "ffi": api_ffi,
-        "raw_add": api_lib.greeter_add_numbers_checked,
-        "raw_small": api_lib.greeter_greet_small,
-        "raw_seed_greet": api_lib.greet,
+        "raw_add": api_lib.greeter_add_numbers,
+        "raw_into": api_lib.greeter_greet_into,
+        "raw_tutorial_greet": api_lib.greet,
         "raw_free": api_lib.free_string,
         "unpack": api_ffi.unpack,
         "string": api_ffi.string,
-        "buf": api_ffi.new("char[]", api_lib.GREETER_SMALL_BUFFER_LEN),
+        "buf": api_ffi.new("char[]", 256),
         "abi_add": abi_lib.add_numbers,
         "abi_greet": abi_lib.greet,
         "abi_free": abi_lib.free_string,
@@ -224,11 +224,9 @@ def _cases() -> list[Case]:
         Case(GROUP_ADD, "greeter.add_numbers", "add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi API lib.f via module global (raw)", "raw_add(3, 5)", role="raw"),
         Case(GROUP_ADD, "Python wrapper forwarding raw, no check", "passthrough(3, 5)"),
-        Case(
-            GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers_checked(3, 5)"
-        ),
+        Case(GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi ABI mode (ffi.dlopen)", "abi_add(3, 5)"),
-        Case(GROUP_ADD, "ctypes, argtypes/restype (seed)", "ct_add(3, 5)", role="ctypes"),
+        Case(GROUP_ADD, "ctypes, argtypes/restype (tutorial)", "ct_add(3, 5)", role="ctypes"),
         Case(GROUP_GREET, "C API extension, pure C (floor)", "f_greet(name)", role="floor"),
         Case(GROUP_GREET, "C API extension calling Rust", "f_rust_greet(name)"),
         Case(GROUP_GREET, "greeter.greet", "greet(name)"),
@@ -239,14 +237,14 @@ def _cases() -> list[Case]:
         ),
         Case(
             GROUP_GREET,
-            "cffi API raw greeter_greet_small, 1 buffer",
-            "d = name.encode(); unpack(buf, raw_small(d, len(d), buf)).decode()",
+            "cffi API raw greeter_greet_into, 1 buffer",
+            "d = name.encode(); unpack(buf, raw_into(d, len(d), buf, 256)).decode()",
             role="raw",
         ),
         Case(
             GROUP_GREET,
             "cffi API naive (encode, call, string, free)",
-            "p = raw_seed_greet(name.encode()); string(p).decode(); raw_free(p)",
+            "p = raw_tutorial_greet(name.encode()); string(p).decode(); raw_free(p)",
         ),
         Case(
             GROUP_GREET,
@@ -255,7 +253,7 @@ def _cases() -> list[Case]:
         ),
         Case(
             GROUP_GREET,
-            "ctypes, argtypes/restype (seed)",
+            "ctypes, argtypes/restype (tutorial)",
             "p = ct_greet(c_char_p(name.encode())); c_char_p(p).value.decode(); ct_free(p)",
             role="ctypes",
         ),
@@ -443,7 +441,7 @@ def targets(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Tar
     many = get(GROUP_MANY, "greeter.greet_many")
     return [
         Target(
-            "add_numbers / raw cffi greeter_add_numbers_checked",
+            "add_numbers / raw cffi greeter_add_numbers",
             _paired(add, raw_add),
             ADD_VS_RAW_MAX,
             False,
@@ -499,8 +497,8 @@ def bounds(cases: list[Case]) -> list[str]:
             _paired(get(GROUP_ADD, "Python wrapper forwarding raw, no check"), raw_add),
         ),
         (
-            "raw cffi greeter_greet_small, no wrapper / C API floor greet",
-            _paired(get(GROUP_GREET, "cffi API raw greeter_greet_small, 1 buffer"), floor_greet),
+            "raw cffi greeter_greet_into, no wrapper / C API floor greet",
+            _paired(get(GROUP_GREET, "cffi API raw greeter_greet_into, 1 buffer"), floor_greet),
         ),
         (
             "C API greeter_greet + greeter_string_free / C API floor greet",
