@@ -10,6 +10,7 @@ short set to the rule that put it there: bounded work, and no lock a worker thre
 from __future__ import annotations
 
 import ast
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -86,12 +87,12 @@ def test_the_short_module_holds_exactly_the_marked_exports() -> None:
 
 
 def _marked_in_installed_header() -> list[str]:
-    """Names of the functions the installed greeter.h documents with ``// Short call:``."""
+    """Names of the functions the installed greeter.h documents with ``Short call:``."""
     names = []
-    for block in (greeter.include_dir() / "greeter.h").read_text().split("\n\n"):
-        if any(line.startswith("// Short call:") for line in block.splitlines()):
-            code = " ".join(line for line in block.splitlines() if not line.startswith("//"))
-            names.append(code.split("(")[0].split()[-1].lstrip("*"))
+    text = (greeter.include_dir() / "greeter.h").read_text()
+    for doc, declaration in re.findall(r"/\*\*(.*?)\*/\s*([^;]*);", text, flags=re.S):
+        if any(line.lstrip(" *").startswith("Short call:") for line in doc.splitlines()):
+            names.append(declaration.split("(")[0].split()[-1].lstrip("*"))
     return names
 
 

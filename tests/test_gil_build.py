@@ -112,9 +112,8 @@ def test_this_cffi_generates_what_the_check_expects(
 
 def _after_preamble(edit: Callable[[str], str]) -> Callable[[str], str]:
     def apply(c_source: str) -> str:
-        at = c_source.index("#endif\n", c_source.index("the short-call preamble"))
-        at = c_source.index("#endif\n", at + 1) + len("#endif\n")  # past the #error guards
-        at = c_source.index("#endif\n", at) + len("#endif\n")  # past the redefinitions
+        end = "/* greeter: end of the short-call preamble. */\n"
+        at = c_source.index(end) + len(end)
         return c_source[:at] + edit(c_source[at:])
 
     return apply
