@@ -92,12 +92,16 @@ class _LoopCompletions:
         of the pool, one wake-up per idle worker) instead of one call per request."""
         self.flush_handle = None
         pending, self.pending = self.pending, []
-        groups: dict[_Submitter, list[_Request]] = {}
-        for r in pending:
-            if not r[1].done():  # cancelled before submit: dropped
-                groups.setdefault(r[3], []).append(r)
+        live = [r for r in pending if not r[1].done()]  # cancelled before submit: dropped
+        submitters = {r[3] for r in live}
+        if len(submitters) == 1:  # the usual case: one asynchronous function this iteration
+            todo = [(submitters.pop(), live)]
+        else:
+            groups: dict[_Submitter, list[_Request]] = {s: [] for s in submitters}
+            for r in live:
+                groups[r[3]].append(r)
+            todo = list(groups.items())
         waiting = self.waiting
-        todo = list(groups.items())
         for i, (submitter, live) in enumerate(todo):
             while live:
                 names = [r[0] for r in live]
