@@ -173,20 +173,20 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "raw_live": api_lib.greeter_live_strings,
         "abi_live": abi_lib.greeter_live_strings,
         "ct_live": cdll.greeter_live_strings,
-        "passthrough": _passthrough(api_lib.greeter_add_numbers_checked),
+        "passthrough": _passthrough(api_lib.greeter_add_numbers),
         "add_numbers": greeter.add_numbers,
         "greet": greeter.greet,
         "greeting": greeter.greeting,
         "greet_many": greeter.greet_many,
         "lib": api_lib,
         "ffi": api_ffi,
-        "raw_add": api_lib.greeter_add_numbers_checked,
-        "raw_small": api_lib.greeter_greet_small,
+        "raw_add": api_lib.greeter_add_numbers,
+        "raw_into": api_lib.greeter_greet_into,
         "raw_tutorial_greet": api_lib.greet,
         "raw_free": api_lib.free_string,
         "unpack": api_ffi.unpack,
         "string": api_ffi.string,
-        "buf": api_ffi.new("char[]", api_lib.GREETER_SMALL_BUFFER_LEN),
+        "buf": api_ffi.new("char[]", 256),
         "abi_add": abi_lib.add_numbers,
         "abi_greet": abi_lib.greet,
         "abi_free": abi_lib.free_string,
@@ -218,9 +218,7 @@ def _cases() -> list[Case]:
         Case(GROUP_ADD, "greeter.add_numbers", "add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi API lib.f via module global (raw)", "raw_add(3, 5)", role="raw"),
         Case(GROUP_ADD, "Python wrapper forwarding raw, no check", "passthrough(3, 5)"),
-        Case(
-            GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers_checked(3, 5)"
-        ),
+        Case(GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi ABI mode (ffi.dlopen)", "abi_add(3, 5)"),
         Case(GROUP_ADD, "ctypes, argtypes/restype set", "ct_add(3, 5)", role="ctypes"),
         Case(GROUP_GREET, "C API extension, pure C (floor)", "f_greet(name)", role="floor"),
@@ -233,8 +231,8 @@ def _cases() -> list[Case]:
         ),
         Case(
             GROUP_GREET,
-            "cffi API raw greeter_greet_small, 1 buffer",
-            "d = name.encode(); unpack(buf, raw_small(d, len(d), buf)).decode()",
+            "cffi API raw greeter_greet_into, 1 buffer",
+            "d = name.encode(); unpack(buf, raw_into(d, len(d), buf, 256)).decode()",
             role="raw",
         ),
         Case(
@@ -433,7 +431,7 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
     ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
     return [
-        Ratio("add_numbers / raw cffi greeter_add_numbers_checked (time)", _paired(add, raw_add)),
+        Ratio("add_numbers / raw cffi greeter_add_numbers (time)", _paired(add, raw_add)),
         Ratio("greet / C API floor greet (time)", _paired(greet, floor_greet)),
         Ratio(
             f"greet_many per name ({MANY:,}) / C API floor greet (time)",
@@ -473,8 +471,8 @@ def bounds(cases: list[Case]) -> list[str]:
             _paired(get(GROUP_ADD, "Python wrapper forwarding raw, no check"), raw_add),
         ),
         (
-            "raw cffi greeter_greet_small, no wrapper / C API floor greet",
-            _paired(get(GROUP_GREET, "cffi API raw greeter_greet_small, 1 buffer"), floor_greet),
+            "raw cffi greeter_greet_into, no wrapper / C API floor greet",
+            _paired(get(GROUP_GREET, "cffi API raw greeter_greet_into, 1 buffer"), floor_greet),
         ),
         (
             "C API greeter_greet + greeter_string_free / C API floor greet",
