@@ -4,7 +4,8 @@ Measured side by side, in one process:
 
 - greeter's public API: ``add_numbers``, ``greet``, ``greeting()``, ``greet_many``;
 - the raw cffi ``lib`` calls greeter is built on (API mode, bound to a module global, and
-  looked up on ``lib`` each call);
+  looked up on ``lib`` each call), through both modules: ``_greeter_cffi``, whose calls
+  release the GIL, and ``_greeter_cffi_short``, whose short calls keep it;
 - cffi ABI mode (``ffi.dlopen``) and ctypes on ``greeter.library_path()``, calling the
   tutorial-compatible functions the way the usual ctypes tutorial does (with argtypes and
   restype set);
@@ -144,6 +145,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
     """Everything the timed statements use, bound the way each approach is used in practice."""
     from greeter._greeter_cffi import ffi as api_ffi  # the binding greeter itself uses
     from greeter._greeter_cffi import lib as api_lib
+    from greeter._greeter_cffi_short import lib as short_lib  # the same exports, GIL kept
 
     path = str(greeter.library_path())
     # ctypes, as the usual tutorial uses it, with argtypes and restype set (ctypes' default
@@ -182,6 +184,8 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "ffi": api_ffi,
         "raw_add": api_lib.greeter_add_numbers,
         "raw_into": api_lib.greeter_greet_into,
+        "short_add": short_lib.greeter_add_numbers,
+        "short_into": short_lib.greeter_greet_into,
         "raw_tutorial_greet": api_lib.greet,
         "raw_free": api_lib.free_string,
         "unpack": api_ffi.unpack,
@@ -196,6 +200,11 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "ct_free": cdll.free_string,
         "c_char_p": ctypes.c_char_p,
     }
+
+
+# The raw calls through the short-call module, which keeps the GIL (the "raw" rows release it).
+SHORT_ADD = "cffi API lib.f via module global, GIL kept"
+SHORT_INTO = "cffi API raw greeter_greet_into, 1 buffer, GIL kept"
 
 
 def _passthrough(raw: Callable[[int, int], int]) -> Callable[[int, int], int]:
@@ -217,6 +226,7 @@ def _cases() -> list[Case]:
         Case(GROUP_ADD, "C API extension calling Rust", "f_rust_add(3, 5)"),
         Case(GROUP_ADD, "greeter.add_numbers", "add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi API lib.f via module global (raw)", "raw_add(3, 5)", role="raw"),
+        Case(GROUP_ADD, SHORT_ADD, "short_add(3, 5)"),
         Case(GROUP_ADD, "Python wrapper forwarding raw, no check", "passthrough(3, 5)"),
         Case(GROUP_ADD, "cffi API lib.f looked up each call", "lib.greeter_add_numbers(3, 5)"),
         Case(GROUP_ADD, "cffi ABI mode (ffi.dlopen)", "abi_add(3, 5)"),
@@ -234,6 +244,11 @@ def _cases() -> list[Case]:
             "cffi API raw greeter_greet_into, 1 buffer",
             "d = name.encode(); unpack(buf, raw_into(d, len(d), buf, 256)).decode()",
             role="raw",
+        ),
+        Case(
+            GROUP_GREET,
+            SHORT_INTO,
+            "d = name.encode(); unpack(buf, short_into(d, len(d), buf, 256)).decode()",
         ),
         Case(
             GROUP_GREET,
@@ -464,6 +479,17 @@ def bounds(cases: list[Case]) -> list[str]:
             "bare cffi API call / bare C API call (greeter_live_strings)",
             _paired(
                 _find(cases, GROUP_CALL, "raw").values, _find(cases, GROUP_CALL, "floor").values
+            ),
+        ),
+        (
+            "raw cffi add, GIL kept / GIL released",
+            _paired(get(GROUP_ADD, SHORT_ADD), raw_add),
+        ),
+        (
+            "raw cffi greeter_greet_into, GIL kept / GIL released",
+            _paired(
+                get(GROUP_GREET, SHORT_INTO),
+                get(GROUP_GREET, "cffi API raw greeter_greet_into, 1 buffer"),
             ),
         ),
         (

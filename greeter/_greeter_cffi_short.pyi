@@ -31,5 +31,15 @@ class Lib:
         out_len: int,
         /,
     ) -> int: ...
+    @staticmethod
+    def greeter_greet_many(
+        names: CData | bytes,
+        names_len: int,
+        count: int,
+        out: CData,
+        out_len: int,
+        status: CData,
+        /,
+    ) -> int: ...
 
 lib: Lib

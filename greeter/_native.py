@@ -10,6 +10,11 @@ instead of a parameter, which cffi would charge for on every call: :func:`_threa
 Statuses become exceptions in one place, :func:`_status_error`, through the explicit table
 :data:`_ERRORS`.
 
+Short calls (exports documented ``Short call:``, bounded and lock-free) are called through
+``short_lib``, the module that keeps the GIL (ffi_build.py), with inputs no larger than the
+bound stated where they are called; everything else, and any larger input, through ``lib``,
+which releases it. Both take the same arguments and follow the same conventions.
+
 An asynchronous function is one line: ``name_async = _aio.async_function(lib.greeter_name_submit)``.
 The package exports what :data:`__all__` lists.
 """
@@ -23,6 +28,7 @@ from typing import Any
 
 from greeter import _aio
 from greeter._greeter_cffi import ffi, lib
+from greeter._greeter_cffi_short import lib as short_lib
 from greeter._version import __version__
 from greeter.errors import (
     GreeterError,
@@ -263,7 +269,7 @@ def live_strings() -> int:
 # The hot paths: functions and constants bound to module globals (a `lib.f` lookup per call
 # costs ~20 ns), no helper call on success, one comparison to tell success from failure.
 
-_add = lib.greeter_add_numbers
+_add = short_lib.greeter_add_numbers
 
 
 def add_numbers(a: int, b: int) -> int:
@@ -276,7 +282,9 @@ def add_numbers(a: int, b: int) -> int:
         total: int = _add(a, b)  # cffi raises TypeError for a non-integer
     except OverflowError:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
-    if total != _FAILED:
+    # GREETER_FAILED written out: a constant costs ~30 instructions a call less than a global
+    # lookup (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
+    if total != -9223372036854775807:
         return total
     raise _thread_error()
 
@@ -286,6 +294,9 @@ def add_numbers(a: int, b: int) -> int:
 # like statuses so that a re-entrant greet never writes into a buffer still being read.
 _BUFFER_LEN = 256  # a greeting of a name up to 248 bytes
 _GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
+# Into a pooled buffer: a short call, bounded by _BUFFER_LEN (a longer name is not read).
+_greet_into_pooled = short_lib.greeter_greet_into
+# Into a buffer sized for a longer name: the GIL is released, as for any unbounded call.
 _greet_into = lib.greeter_greet_into
 # An output buffer is written in full before it is read: no need to zero it.
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
@@ -312,8 +323,10 @@ def greet(name: str) -> str:
     except IndexError:
         pair = _new_buffer()
     buf, view = pair
-    n: int = _greet_into(data, len(data), buf, _BUFFER_LEN)
-    if 0 <= n <= _BUFFER_LEN:
+    # 256 is _BUFFER_LEN written out: a constant costs ~50 instructions a call less than two
+    # global lookups (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
+    n: int = _greet_into_pooled(data, len(data), buf, 256)
+    if 0 <= n <= 256:
         result: str = view[:n].decode()
         _give_buffer(pair)
         return result
@@ -334,6 +347,10 @@ def greeting(name: str) -> RustString:
 
 
 _greet_many = lib.greeter_greet_many
+# Batches whose greetings take at most this many bytes (about 6 us of Rust work here) keep the
+# GIL; a larger batch releases it, so that other threads run while Rust works.
+_SHORT_BATCH_BYTES = 1024
+_greet_many_short = short_lib.greeter_greet_many
 
 
 def greet_many(names: Iterable[str]) -> list[str]:
@@ -365,7 +382,8 @@ def greet_many(names: Iterable[str]) -> list[str]:
     room = size + count * _GREETING_EXTRA  # the documented exact length
     out = _new_uncleared("char[]", room)
     try:
-        n: int = _call(_greet_many, data, size, count, out, room)
+        export = _greet_many_short if room <= _SHORT_BATCH_BYTES else _greet_many
+        n: int = _call(export, data, size, count, out, room)
     except InteriorNulError as error:
         # Rust knows a name held NUL; say which one.
         i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)

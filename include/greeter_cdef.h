@@ -239,14 +239,17 @@ int64_t greeter_greet_into(const char *name, size_t name_len, char *out, size_t 
 // empty field (`count` tells one empty name from none). The greetings are written to `out`
 // (`out_len` bytes) joined the same way, without a terminator, and their total length is
 // returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
-// `out_len` nothing is written: call again with a buffer at least that long. `count` 0 with no
-// names returns 0 with `GREETER_OK`.
+// `out_len` nothing is written and the names are not read: call again with a buffer at least
+// that long. `count` 0 with no names returns 0 with `GREETER_OK`.
 //
 // On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
 // `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number of names other than `count` (a name
 // contained a NUL byte); `GREETER_ERR_INVALID_ARGUMENT` for `count` 0 with non-empty names or
 // lengths over `PTRDIFF_MAX`; `GREETER_ERR_NULL_POINTER`; `GREETER_ERR_PANIC`. `names` may be
 // NULL only when `names_len` is 0, `out` only when `out_len` is 0.
+//
+// Short call: at most `out_len` bytes are read and written, a bound the caller sets with its
+// buffer (names whose greetings do not fit are not read); no lock, no callback, no I/O.
 //
 // # Safety
 // `names` is NULL or readable for `names_len` bytes; `out` is NULL or writable for `out_len`

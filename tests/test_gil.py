@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,13 @@ def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
 def test_the_short_module_holds_exactly_the_marked_exports() -> None:
     marked = _marked_in_installed_header()
     assert sorted(dir(short_lib)) == sorted(marked)
-    assert {"greeter_add_numbers", "greeter_greet_into", "greeter_debug_spin"} <= set(marked)
+    short = {
+        "greeter_add_numbers",
+        "greeter_greet_into",
+        "greeter_greet_many",
+        "greeter_debug_spin",
+    }
+    assert short <= set(marked)
 
 
 def _marked_in_installed_header() -> list[str]:
@@ -134,6 +142,19 @@ def test_greet_into_is_the_same_call_in_both_modules(name: bytes) -> None:
     assert outputs[0] == outputs[1]
 
 
+@given(st.lists(st.binary(max_size=12), min_size=1, max_size=8), st.integers(0, 3))
+def test_greet_many_is_the_same_call_in_both_modules(names: list[bytes], short_by: int) -> None:
+    packed = b"\0".join(names)
+    room = max(0, len(packed) + lib.GREETER_GREETING_EXTRA_BYTES * len(names) - short_by)
+    outputs = []
+    for module_lib in (lib, short_lib):
+        out, status = ffi.new("char[]", room + 1), ffi.new("GreeterStatus *")
+        n = module_lib.greeter_greet_many(packed, len(packed), len(names), out, room, status)
+        outputs.append((n, ffi.unpack(out, n) if n <= room else b"", status.code))
+        lib.greeter_status_clear(status)
+    assert outputs[0] == outputs[1]
+
+
 @given(st.integers(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, 2**32 - 1))
 def test_spin_refuses_any_wait_past_its_bound(micros: int) -> None:
     for module_lib in (lib, short_lib):
@@ -164,6 +185,8 @@ def _buffer() -> Any:
 
 NAME_MAX = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
 I32_MAX = 2**31 - 1
+STATUS_TYPE = ffi.typeof("GreeterStatus *")
+STRING_TYPE = ffi.typeof("char *")
 
 # One entry per export of the short-call module; the test below fails for a missing one.
 SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
@@ -182,6 +205,17 @@ SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
             # room it needs comes back, even for a length no buffer could hold.
             ((b"x" * (NAME_MAX + 1), NAME_MAX + 1, _buffer(), BUFFER_LEN), BUFFER_LEN + 1),
             ((b"x", 2**62, _buffer(), BUFFER_LEN), 2**62 + lib.GREETER_GREETING_EXTRA_BYTES),
+        ],
+    ),
+    "greeter_greet_many": lambda: ShortCall(
+        inputs=[
+            (b"Ann\0Bo", 6, 2, _buffer(), BUFFER_LEN, ffi.new("GreeterStatus *")),
+            (b"a\xff", 2, 1, _buffer(), BUFFER_LEN, ffi.new("GreeterStatus *")),  # refused
+        ],
+        over_bound=[
+            # As for greet_into: greetings that cannot fit are not read, whatever the length.
+            ((b"a\0b", 3, 2, _buffer(), 18, ffi.new("GreeterStatus *")), 19),
+            ((ffi.NULL, 2**62, 2, _buffer(), BUFFER_LEN, ffi.new("GreeterStatus *")), 2**62 + 16),
         ],
     ),
     "greeter_debug_spin": lambda: ShortCall(
@@ -206,10 +240,15 @@ def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
     for args, refusal in calls:
         before = lib.greeter_debug_locks_taken()
         result = function(*args)
+        taken = lib.greeter_debug_locks_taken() - before
         if result is None and refusal is not None:  # a void export reports in its status
             result = args[-1].code
-            lib.greeter_status_clear(args[-1])
-        taken = lib.greeter_debug_locks_taken() - before
+        # Free what the call handed out: a failure's message, a string.
+        for arg in args:
+            if not isinstance(arg, int | bytes) and ffi.typeof(arg) is STATUS_TYPE:
+                lib.greeter_status_clear(arg)
+        if not isinstance(result, int | None) and ffi.typeof(result) is STRING_TYPE:
+            lib.greeter_string_free(result)
         if taken:
             problems.append(f"{name}{args!r:.60} took {taken} pool/queue lock(s)")
         if refusal is not None and result != refusal:
@@ -238,13 +277,75 @@ def test_the_rule_catches_an_export_that_takes_a_lock() -> None:
 
 
 def test_the_rule_catches_an_unbounded_export() -> None:
-    # greet_many's work grows with its input and it refuses no size: it cannot be a short call.
-    names, out = b"a\0b", ffi.new("char[]", 64)
-    case = ShortCall(inputs=[(names, 3, 2, out, 64, ffi.NULL)])
-    problems = rule_violations("greeter_greet_many", lib.greeter_greet_many, case)
-    assert problems == [
-        "greeter_greet_many: no enforced bound (and not constant work on plain numbers)"
+    # greeter_greet allocates and reads a name of any length: it states no bound, and a bound
+    # claimed for it (a huge name left unread) does not hold.
+    length = ffi.new("size_t *")
+    case = ShortCall(inputs=[(b"Ann", 3, length, ffi.NULL)])
+    problems = rule_violations("greeter_greet", lib.greeter_greet, case)
+    assert problems == ["greeter_greet: no enforced bound (and not constant work on plain numbers)"]
+    claimed = ShortCall(inputs=[], over_bound=[((ffi.NULL, 2**62, length, ffi.NULL), 2**62 + 8)])
+    problems = rule_violations("greeter_greet", lib.greeter_greet, claimed)
+    assert len(problems) == 1
+    assert "not the refusal" in problems[0]
+
+
+# --- greeter's wrappers: short inputs through the short module, the rest through the other ------
+
+
+def _exports_called(call: Callable[[], object]) -> list[str]:
+    """The exports ``call()`` calls, in order, as ``short.<name>`` or ``lib.<name>``."""
+    exports = {id(getattr(lib, n)): f"lib.{n}" for n in dir(lib) if callable(getattr(lib, n))}
+    exports.update({id(getattr(short_lib, n)): f"short.{n}" for n in dir(short_lib)})
+    seen: list[str] = []
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        if event == "c_call" and id(arg) in exports:
+            seen.append(exports[id(arg)])
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def test_add_numbers_keeps_the_gil() -> None:
+    # add_numbers() tests for GREETER_FAILED as a literal: it must be the library's value.
+    assert lib.GREETER_FAILED in greeter._native.add_numbers.__code__.co_consts
+    assert _exports_called(lambda: greeter.add_numbers(3, 5)) == ["short.greeter_add_numbers"]
+    with pytest.raises(OverflowError):
+        _exports_called(lambda: greeter.add_numbers(2**31 - 1, 1))
+
+
+def test_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
+    name_max = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
+    # greet() passes its buffers' length as a literal: the pooled buffers must have it.
+    assert greeter._native._BUFFER_LEN == BUFFER_LEN
+    assert {len(view) for _, view in greeter._native._buffers} == {BUFFER_LEN}
+    for name in ["World", "é" * (name_max // 2)]:
+        called = _exports_called(partial(greeter.greet, name))
+        assert called == ["short.greeter_greet_into"]
+    # A longer name: the short call returns the room it needs without reading the name, and
+    # the greeting is made by the call that releases the GIL.
+    long = "x" * (name_max + 1)
+    assert _exports_called(lambda: greeter.greet(long)) == [
+        "short.greeter_greet_into",
+        "lib.greeter_greet_into",
     ]
+
+
+def test_greet_many_keeps_the_gil_for_batches_up_to_1_kib_of_greetings() -> None:
+    assert greeter._native._SHORT_BATCH_BYTES == 1024
+    extra = lib.GREETER_GREETING_EXTRA_BYTES
+    # 60 greetings joined by 59 NULs: 17 * 60 - 1 = 1,019 bytes, plus 4, 5 or 6 more.
+    for more, export in [(4, "short"), (5, "short"), (6, "lib")]:
+        names = ["x" * 8] * 59 + ["x" * (8 + more)]
+        room = len("\0".join(names).encode()) + extra * len(names)
+        assert room == 1019 + more
+        called = _exports_called(partial(greeter.greet_many, names))
+        assert called == [f"{export}.greeter_greet_many"], (room, called)
+        assert greeter.greet_many(names) == [greeter.greet(n) for n in names]
 
 
 def test_greeter_never_reads_ffi_errno() -> None:

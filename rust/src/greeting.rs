@@ -48,6 +48,16 @@ pub fn greeting_len(name_len: usize) -> Result<usize> {
         })
 }
 
+/// The length of the `count` greetings of packed names `names_len` bytes long (NUL separators
+/// included), or an error when it would exceed `isize::MAX`.
+pub fn greetings_len(names_len: usize, count: usize) -> Result<usize> {
+    count
+        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
+        .and_then(|extra| extra.checked_add(names_len))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))
+}
+
 /// The asynchronous greeting: `Async Hello, {name}!`.
 pub fn async_greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -93,11 +103,7 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
             ),
         ));
     }
-    let needed = count
-        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
-        .and_then(|extra| extra.checked_add(packed.len()))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))?;
+    let needed = greetings_len(packed.len(), count)?;
     if needed > out.len() {
         return Ok(needed);
     }

@@ -468,6 +468,10 @@ fn greet_many_fills_the_callers_buffer() {
         let n = greeter_greet_many(null(), 3, 1, out.as_mut_ptr().cast(), 64, &mut status);
         assert_eq!((n, message(&status).as_str()), (0, "names is NULL"));
         greeter_status_clear(&mut status);
+        // Greetings that cannot fit: the names are not read (a short call's bound is `out_len`),
+        // whatever their length claims to be.
+        let n = greeter_greet_many(null(), 1 << 40, 2, out.as_mut_ptr().cast(), 64, &mut status);
+        assert_eq!((n, status.code), ((1 << 40) + 16, GREETER_OK));
     }
 }
 
