@@ -7,6 +7,7 @@ table :data:`_ERRORS`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from itertools import repeat as _repeat
 from pathlib import Path
@@ -96,14 +97,36 @@ _SMALL_NAME_MAX = _SMALL_BUFFER_LEN - _GREETING_EXTRA
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 
 
+def _integer_argument(value: Any, name: str) -> int:
+    """``operator.index(value)``: Python's rule for integer arguments."""
+    try:
+        return _index(value)
+    except TypeError:
+        raise TypeError(
+            f"add_numbers() argument '{name}' must be an integer (int or an object with "
+            f"__index__), not {type(value).__name__}"
+        ) from None
+
+
+_index = operator.index
+
+
 def add_numbers(a: int, b: int) -> int:
     """``a + b`` for 32-bit signed integers.
 
-    Raises TypeError for a non-integer, OverflowError for an argument outside i32 and
-    GreeterOverflowError (an OverflowError) for a sum outside i32.
+    Arguments follow Python's rule for integers (``operator.index``): ``int``, ``bool`` and
+    objects with ``__index__`` are accepted; a float, Fraction, Decimal or other object with
+    only ``__int__`` raises TypeError naming the argument. Raises OverflowError for an
+    argument outside i32 and GreeterOverflowError (an OverflowError) for a sum outside i32.
     """
+    # cffi would convert through __int__ (Decimal("3.9") to 3): anything but a plain int goes
+    # through operator.index first. The two exact type checks cost ~360 instructions of the
+    # call's ~2,400 (callgrind); a.__class__ is cheaper but can lie (a mock's spec), `a | 0`
+    # too but lets objects with __or__ and __int__ through, operator.index always is no cheaper.
+    if type(a) is not int or type(b) is not int:
+        a, b = _integer_argument(a, "a"), _integer_argument(b, "b")
     try:
-        total: int = _add_checked(a, b)  # cffi raises TypeError for a non-integer
+        total: int = _add_checked(a, b)
     except OverflowError:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
     if total != _ADD_OVERFLOWED:
