@@ -165,12 +165,19 @@ def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
 async def greet_async(name: str) -> str:
     """``Async Hello, {name}!``, computed on a Rust worker thread.
 
-    Works on any asyncio loop in any thread. Cancelling the awaiting task cancels the Rust
-    task if it has not started; either way its result is freed. When the pool's queue is full
-    this waits for room (backpressure) instead of failing.
+    Works on any asyncio loop in any thread (uvloop and anyio's asyncio backend included);
+    elsewhere (trio, or no loop at all) it raises RuntimeError. Cancelling the awaiting task
+    cancels the Rust task if it has not started; either way its result is freed. When the
+    pool's queue is full this waits for room (backpressure) instead of failing.
     """
     data = _native._encode(name)
-    loop = _get_running_loop()
+    try:
+        loop = _get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "greet_async needs a running asyncio event loop (asyncio, uvloop or anyio's asyncio "
+            "backend); under trio, call greeter.greet in a worker thread instead"
+        ) from None
     last = _last
     completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
     future: asyncio.Future[str] = loop.create_future()

@@ -11,7 +11,7 @@ import operator
 from collections.abc import Iterable
 from itertools import repeat as _repeat
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, SupportsIndex
 
 from greeter._greeter_cffi import ffi, lib
 from greeter._version import __version__
@@ -268,7 +268,8 @@ class RustString:
 
     ``close()`` (or leaving a ``with`` block) frees it with ``greeter_string_free`` exactly
     once; closing again does nothing. An object never closed is freed when it is collected.
-    Reading a closed RustString raises ValueError, like a closed file.
+    Reading a closed RustString raises ValueError, like a closed file. Copying or pickling one
+    raises TypeError: it is the only owner of its string.
     """
 
     # How the string is freed exactly once, without a lock: ``_ptr`` is the only reference to
@@ -323,6 +324,15 @@ class RustString:
 
     def __enter__(self) -> RustString:
         return self
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # copy.copy, copy.deepcopy and pickle all come here. A copy sharing the pointer would
+        # keep the string alive past close(); one that owns a second Rust string would need a
+        # second allocation Rust never made. A RustString owns one string: copy its value.
+        raise TypeError(
+            "a RustString cannot be copied or pickled: it is the one owner of a string Rust "
+            "allocated; copy its value (s.value or bytes(s)) instead"
+        )
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -136,11 +136,19 @@ void free_string(char *ptr);
 // `callback`, which owns the string and frees it with `free_string`.
 //
 // `name` is copied before this function returns (the seed read the caller's pointer from
-// another thread, after the caller may have freed it), so the caller may free it at once. The
-// callback runs exactly once, on a greeter worker thread; it runs instead on the calling
-// thread, before this function returns, with NULL, when `name` is NULL or not valid UTF-8,
-// when the pool is shut down or its queue is full. A NULL `callback` makes this a no-op. The
-// callback must not unwind.
+// another thread, after the caller may have freed it), so the caller may free it at once.
+//
+// The callback runs exactly once, on one of three threads:
+// - a greeter worker thread, once the task has run: with the greeting, or with NULL if
+//   making it panicked;
+// - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
+//   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
+//   caller's thread, and the main Python interpreter's exit on the main thread);
+// - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
+//   valid UTF-8, or the pool is shut down or its queue is full.
+//
+// In a `fork()` child, tasks submitted before the fork never call back (they belong to the
+// parent's pool). A NULL `callback` makes this a no-op. The callback must not unwind.
 //
 // # Safety
 // `name` is NULL or a valid NUL-terminated string; `callback` is NULL or safe to call from any
@@ -272,7 +280,8 @@ GreeterCode greeter_pool_configure(size_t threads,
                                    size_t queue_capacity,
                                    struct GreeterStatus *status);
 
-// Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN`, running ones
+// Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN` (their
+// `async_greet` callbacks run on this thread, with NULL, before this returns), running ones
 // finish, the workers are joined. Later submits fail with `GREETER_ERR_SHUT_DOWN` until
 // `greeter_pool_configure` is called. Idempotent; returns once the workers have exited.
 void greeter_pool_shutdown(void);

@@ -280,3 +280,15 @@ def test_cancelled_before_its_batch_is_submitted_is_never_submitted() -> None:
     done, left = asyncio.run(main())
     assert done == [f"Async Hello, n{i}!" for i in range(1, 100, 2)]
     assert left == 0
+
+
+def test_greet_async_outside_a_running_asyncio_loop_says_it_needs_one() -> None:
+    coroutine = greeter.greet_async("x")
+    with pytest.raises(RuntimeError, match=r"^greet_async needs a running asyncio event loop"):
+        coroutine.send(None)  # awaited with no event loop at all
+
+
+def test_greet_async_under_trio_says_it_needs_an_asyncio_loop() -> None:
+    trio = pytest.importorskip("trio")
+    with pytest.raises(RuntimeError, match=r"^greet_async needs a running asyncio event loop"):
+        trio.run(greeter.greet_async, "x")
