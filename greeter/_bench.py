@@ -19,7 +19,10 @@ the ratios (the targets) are steadier than the absolute numbers. ``--json FILE``
 per-round values as a pyperf benchmark suite (``python -m pyperf stats/compare_to FILE``).
 
 ``greet_async`` is measured as throughput: 10,000 concurrent awaits, completions per second and
-process CPU time (every thread) per completion, next to ``asyncio.to_thread(greeter.greet)``.
+process CPU time (every thread) per completion, next to ``asyncio.to_thread(greeter.greet)``;
+and as responsiveness: the longest event-loop stall (a 1 ms ticker's worst lateness) while
+100,000 completions that arrived at once are delivered, next to 100,000 plain asyncio futures
+resolved from a thread with ``call_soon_threadsafe``.
 
 ``--soak`` makes 10 million mixed calls instead and reports peak RSS.
 """
@@ -39,9 +42,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -346,6 +350,88 @@ def measure_async(repeats: int, n: int = ASYNC_CONCURRENCY) -> tuple[Throughput,
     return ours, theirs
 
 
+STALL_COMPLETIONS = 100_000
+STALL_TICK_S = 0.001
+# How long the loop is kept busy while the completions pile up (the workers finish 100,000
+# greetings in well under this on the machines we run on).
+STALL_SETTLE_S = 0.5
+
+
+@dataclass
+class Stall:
+    label: str
+    worst_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.worst_ms)
+
+
+async def _worst_tick_lateness(
+    tasks: Sequence[asyncio.Future[str]], pile_up: Callable[[], None]
+) -> float:
+    """Seconds: the longest a ``STALL_TICK_S`` ticker is late while ``tasks`` finish, after
+    ``pile_up`` kept the loop busy until every result was waiting to be delivered."""
+    all_done = asyncio.gather(*tasks)  # its own setup is not part of the stall
+    pile_up()
+    worst, finished = 0.0, False
+    last = time.perf_counter()
+
+    async def ticker() -> None:
+        nonlocal worst, last
+        while not finished:
+            await asyncio.sleep(STALL_TICK_S)
+            now = time.perf_counter()
+            worst = max(worst, now - last - STALL_TICK_S)
+            last = now
+
+    ticking = asyncio.ensure_future(ticker())
+    results = await all_done
+    finished = True
+    await ticking
+    if len(results) != len(tasks) or results[-1] != f"Async Hello, n{len(tasks) - 1}!":
+        raise AssertionError("wrong results from the stall benchmark")
+    return worst
+
+
+async def _stall_greet_async(n: int) -> float:
+    tasks = [asyncio.ensure_future(greeter.greet_async(f"n{i}")) for i in range(n)]
+    await asyncio.sleep(0)  # every task has run up to its await
+    await asyncio.sleep(0)  # and their batch has been submitted
+    return await _worst_tick_lateness(tasks, lambda: time.sleep(STALL_SETTLE_S))
+
+
+async def _stall_threadsafe(n: int) -> float:
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[str]] = [loop.create_future() for _ in range(n)]
+
+    async def wait(future: asyncio.Future[str]) -> str:
+        return await future
+
+    tasks = [asyncio.ensure_future(wait(f)) for f in futures]
+    await asyncio.sleep(0)
+
+    def resolve() -> None:
+        for i, future in enumerate(futures):
+            loop.call_soon_threadsafe(future.set_result, f"Async Hello, n{i}!")
+
+    def pile_up() -> None:
+        resolver = threading.Thread(target=resolve)
+        resolver.start()
+        resolver.join()
+
+    return await _worst_tick_lateness(tasks, pile_up)
+
+
+def measure_stalls(repeats: int, n: int = STALL_COMPLETIONS) -> tuple[Stall, Stall]:
+    ours = Stall("greeter.greet_async")
+    theirs = Stall("futures resolved from a thread")
+    for _ in range(repeats):
+        for stall, run in ((ours, _stall_greet_async), (theirs, _stall_threadsafe)):
+            stall.worst_ms.append(asyncio.run(run(n)) * 1000)
+    return ours, theirs
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -403,6 +489,17 @@ def format_async(ours: Throughput, theirs: Throughput, n: int) -> list[str]:
     lines = [f"greet_async: {n:,} concurrent awaits (median of {len(ours.rates)} runs)"]
     for t in (ours, theirs):
         lines.append(f"  {t.label:34}{t.rate:12,.0f} completions/s  {t.cpu:8.2f} CPU us/completion")
+    return lines
+
+
+def format_stalls(ours: Stall, theirs: Stall, n: int) -> list[str]:
+    lines = [
+        f"longest event-loop stall while {n:,} completions that arrived at once are delivered "
+        f"(worst lateness of a {STALL_TICK_S * 1000:.0f} ms ticker, median of "
+        f"{len(ours.worst_ms)} runs)"
+    ]
+    for s in (ours, theirs):
+        lines.append(f"  {s.label:34}{s.median_ms:10.1f} ms")
     return lines
 
 
@@ -744,6 +841,7 @@ def run(args: argparse.Namespace) -> int:
                 out(f"  {line}")
             measure(cases, ns, rounds, slice_s)
             ours, theirs = measure_async(async_repeats)
+            stalls = measure_stalls(1 if args.quick else 3)
     except BenchSetupError as exc:
         print(f"python -m greeter bench: {exc}", file=sys.stderr)
         return 2
@@ -751,6 +849,8 @@ def run(args: argparse.Namespace) -> int:
         out(line)
     out()
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
+        out(line)
+    for line in format_stalls(*stalls, STALL_COMPLETIONS):
         out(line)
     out()
     out("targets (issue 4): each ratio is the median of per-round ratios (paired, same round)")

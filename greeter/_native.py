@@ -457,16 +457,18 @@ class CompletionQueue:
         first_id: int = first[0]
         return first_id, n
 
-    def drain(self) -> list[Completion]:
-        """Every completion waiting, as ``(task_id, value, error)``."""
+    def drain(self, limit: int = _DRAIN_BATCH) -> list[Completion]:
+        """Up to ``limit`` waiting completions, oldest first, as ``(task_id, value, error)``.
+        The descriptor stays readable while more are waiting."""
         out: list[Completion] = []
         ptr = self._ptr
         if ptr is None:
             return out
         ids, codes, used, left = self._ids, self._codes, self._used, self._left
         text, room = self._text, _DRAIN_TEXT
-        while True:
-            n: int = _drain_packed(ptr, ids, codes, _DRAIN_BATCH, text, room, used, left)
+        while len(out) < limit:
+            want = min(limit - len(out), _DRAIN_BATCH)
+            n: int = _drain_packed(ptr, ids, codes, want, text, room, used, left)
             if n == 0:
                 if used[0] <= room:
                     break  # nothing waiting

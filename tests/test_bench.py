@@ -37,6 +37,9 @@ def test_every_case_runs_and_gets_one_value_per_round(tmp_path: Path) -> None:
     assert all(len(c.values) == 2 and min(c.values) > 0 for c in cases)
     assert len(_bench.format_table(cases, 2, 0.001)) > len(cases)
     ours, theirs = _bench.measure_async(1, n=200)
+    stalls = _bench.measure_stalls(1, n=200)
+    assert all(len(s.worst_ms) == 1 and s.worst_ms[0] >= 0 for s in stalls)
+    assert len(_bench.format_stalls(*stalls, 200)) == 3
     lines = [t.line() for t in _bench.targets(cases, ours, theirs)]
     assert len(lines) == 8
     assert all(line.lstrip().startswith(("PASS", "MISS")) for line in lines)
