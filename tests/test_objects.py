@@ -604,6 +604,12 @@ templates = st.lists(
     max_size=12,
 ).map("".join)
 names = st.text(_no_nul, max_size=20)
+# Valid by construction: literal text (braces doubled) between placeholders.
+literal_pieces = st.lists(st.text(_no_nul, max_size=8), min_size=2, max_size=5)
+
+
+def escaped_template(pieces: list[str]) -> str:
+    return "{name}".join(p.replace("{", "{{").replace("}", "}}") for p in pieces)
 
 
 @PROPS
@@ -624,21 +630,21 @@ def test_any_template_is_refused_or_renders_as_the_reference(
 
 
 @PROPS
-@given(st.lists(st.text(_no_nul, max_size=8), min_size=2, max_size=5), names)
+@given(literal_pieces, names)
 def test_literal_text_between_placeholders_renders_back(pieces: list[str], name: str) -> None:
-    template = "{name}".join(p.replace("{", "{{").replace("}", "}}") for p in pieces)
+    template = escaped_template(pieces)
     with greeter.Greeter(template) as g:
         assert g.greet(name) == name.join(pieces)
 
 
 @settings(max_examples=25, deadline=None)
-@given(templates.filter(lambda t: not isinstance(reference(t), int)), st.lists(names, max_size=8))
-def test_async_results_agree_with_sync_ones(template: str, batch: list[str]) -> None:
+@given(literal_pieces, st.lists(names, max_size=8))
+def test_async_results_agree_with_sync_ones(pieces: list[str], batch: list[str]) -> None:
     async def main(g: greeter.Greeter) -> list[str]:
         return await asyncio.gather(*(g.greet_async(name) for name in batch))
 
-    with greeter.Greeter(template) as g:
-        assert asyncio.run(main(g)) == g.greet_many(batch)
+    with greeter.Greeter(escaped_template(pieces)) as g:
+        assert asyncio.run(main(g)) == g.greet_many(batch) == [n.join(pieces) for n in batch]
 
 
 @PROPS
