@@ -100,7 +100,8 @@ class BuildRustThenCffi(build_ext):
 if __name__ == "__main__" or "setuptools" in sys.modules:
     setup(
         version=crate_version(),
-        cffi_modules=["ffi_build.py:ffibuilder"],
+        # The second module keeps the GIL for the short calls; ffi_build.py explains it.
+        cffi_modules=["ffi_build.py:ffibuilder", "ffi_build.py:short_call_builder"],
         cmdclass={"build_ext": BuildRustThenCffi},
         # One wheel for CPython >= 3.11: the extension uses only the limited API (abi3).
         options={"bdist_wheel": {"py_limited_api": "cp311"}},

@@ -134,6 +134,7 @@ ffi: FFI
 class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
+    GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
     GREETER_SMALL_BUFFER_LEN: Final = 256
     GREETER_GREETING_EXTRA_BYTES: Final = 8
     GREETER_ADD_OVERFLOWED: Final = 9223372036854775807
@@ -168,6 +169,10 @@ class Lib:
     def greeter_version() -> CData: ...
     @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
+    @staticmethod
+    def greeter_debug_spin(microseconds: int, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_debug_locks_taken() -> int: ...
     @staticmethod
     def greeter_add_numbers(a: int, b: int, status: CData, /) -> int: ...
     @staticmethod

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The longest `greeter_debug_spin` busy-waits, in microseconds (one second).
+#define GREETER_DEBUG_SPIN_MAX_MICROS 1000000
+
 // The size in bytes of the buffer `greeter_greet_small` writes into. A name of at most
 // `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES` bytes always fits.
 #define GREETER_SMALL_BUFFER_LEN 256
@@ -173,6 +176,23 @@ const char *greeter_version(void);
 // was still armed. Not for production use.
 uint32_t greeter_debug_inject_panics(uint32_t count);
 
+// Diagnostic: busy-waits on the calling thread for `microseconds`, then returns `GREETER_OK`;
+// more than `GREETER_DEBUG_SPIN_MAX_MICROS` is refused with `GREETER_ERR_INVALID_ARGUMENT`. A
+// deliberately slow call, for tests that watch whether a binding lets its other threads run
+// while a call is in Rust. Not for production use.
+//
+// Short call: bounded by that limit, no lock, no callback, no I/O. (The slow member of the
+// set on purpose: it is how a binding's tests see that these calls keep their caller's lock.)
+//
+// # Safety
+// `status` is NULL or valid for writes.
+GreeterCode greeter_debug_spin(uint32_t microseconds, struct GreeterStatus *status);
+
+// Diagnostic: how many times the calling thread has taken a lock of the worker pool or of a
+// completion queue (the locks a worker thread can hold). A test reads it before and after a
+// call to show that the call took none. Not for production use.
+uint64_t greeter_debug_locks_taken(void);
+
 // Returns `a + b`. On i32 overflow sets `GREETER_ERR_OVERFLOW` in `status` and returns 0.
 //
 // # Safety
@@ -182,6 +202,8 @@ int32_t greeter_add_numbers(int32_t a, int32_t b, struct GreeterStatus *status);
 // Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
 // cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
 // Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
+//
+// Short call: constant work on two integers, no lock, no callback, no I/O.
 int64_t greeter_add_numbers_checked(int32_t a, int32_t b);
 
 // Returns `Hello, {name}!` as a new NUL-terminated string the caller owns and frees with
@@ -227,6 +249,9 @@ int64_t greeter_greet_into(const char *name,
 // `greeter_greet` input errors, `GREETER_ERR_PANIC`, and `GREETER_ERR_INVALID_ARGUMENT` when
 // `name_len` exceeds `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES`. A NULL `buf`
 // gives `-GREETER_ERR_NULL_POINTER` and no message.
+//
+// Short call: a name longer than the buffer allows is refused before it is read, so the work
+// is bounded; no lock, no callback, no I/O.
 //
 // # Safety
 // `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_IN_SDIST = (".ci/", ".gitignore")
 BUILT = {
     "greeter/_greeter_cffi.abi3.so",
+    "greeter/_greeter_cffi_short.abi3.so",
     "greeter/libgreeter.so",
     "greeter/include/greeter.h",
 }
@@ -113,6 +114,7 @@ def check_wheel(path: Path) -> int:
             problems.append("no LICENSE in the .dist-info")
         for name, runpath in [
             ("greeter/_greeter_cffi.abi3.so", "$ORIGIN"),
+            ("greeter/_greeter_cffi_short.abi3.so", "$ORIGIN"),
             ("greeter/libgreeter.so", None),
         ]:
             if name in names:

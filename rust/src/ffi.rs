@@ -16,6 +16,7 @@ use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::diagnostics::{locks_taken, spin};
 use crate::error::{
     Error, GreeterCode, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER, GREETER_OK,
 };
@@ -374,6 +375,35 @@ pub extern "C" fn greeter_debug_inject_panics(count: u32) -> u32 {
     inject_panics(count)
 }
 
+/// Diagnostic: busy-waits on the calling thread for `microseconds`, then returns `GREETER_OK`;
+/// more than `GREETER_DEBUG_SPIN_MAX_MICROS` is refused with `GREETER_ERR_INVALID_ARGUMENT`. A
+/// deliberately slow call, for tests that watch whether a binding lets its other threads run
+/// while a call is in Rust. Not for production use.
+///
+/// Short call: bounded by that limit, no lock, no callback, no I/O. (The slow member of the
+/// set on purpose: it is how a binding's tests see that these calls keep their caller's lock.)
+///
+/// # Safety
+/// `status` is NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn greeter_debug_spin(
+    microseconds: u32,
+    status: *mut GreeterStatus,
+) -> GreeterCode {
+    let outcome = catch(|| spin(microseconds));
+    let code = outcome.as_ref().err().map_or(GREETER_OK, |e| e.code);
+    report(status, outcome);
+    code
+}
+
+/// Diagnostic: how many times the calling thread has taken a lock of the worker pool or of a
+/// completion queue (the locks a worker thread can hold). A test reads it before and after a
+/// call to show that the call took none. Not for production use.
+#[no_mangle]
+pub extern "C" fn greeter_debug_locks_taken() -> u64 {
+    locks_taken()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The greeter_ API: synchronous calls.
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +420,8 @@ pub unsafe extern "C" fn greeter_add_numbers(a: i32, b: i32, status: *mut Greete
 /// Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
 /// cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
 /// Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
+///
+/// Short call: constant work on two integers, no lock, no callback, no I/O.
 #[no_mangle]
 pub extern "C" fn greeter_add_numbers_checked(a: i32, b: i32) -> i64 {
     add_or_overflowed(a, b)
@@ -464,6 +496,9 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// `greeter_greet` input errors, `GREETER_ERR_PANIC`, and `GREETER_ERR_INVALID_ARGUMENT` when
 /// `name_len` exceeds `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES`. A NULL `buf`
 /// gives `-GREETER_ERR_NULL_POINTER` and no message.
+///
+/// Short call: a name longer than the buffer allows is refused before it is read, so the work
+/// is bounded; no lock, no callback, no I/O.
 ///
 /// # Safety
 /// `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for

@@ -1,0 +1,247 @@
+"""The short-call module keeps the GIL; the other module releases it; the set stays short.
+
+greeter has two cffi modules over the same library: ``_greeter_cffi`` (every export; each call
+releases the GIL, as cffi always does) and ``_greeter_cffi_short`` (only the exports marked
+``Short call:``; each call keeps the GIL). These tests show both from Python, with a
+deliberately slow diagnostic export that is in both modules, and hold every member of the
+short set to the rule that put it there: bounded work, and no lock a worker thread can hold.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import greeter
+from greeter import _greeter_cffi, _greeter_cffi_short
+from greeter._greeter_cffi import ffi, lib
+
+short_lib = _greeter_cffi_short.lib
+SPIN_SECONDS = 0.4
+
+
+# --- the GIL, seen from another thread ---------------------------------------------------------
+
+
+def longest_stall_of_another_thread(call: Callable[[], object]) -> float:
+    """Runs ``call()`` while another thread runs Python in a loop, and returns the longest time
+    that thread went without running a single iteration (it needs the GIL for each one)."""
+    longest = [0.0]
+    stop = threading.Event()
+    looping = threading.Event()
+
+    def loop() -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            longest[0] = max(longest[0], now - last)
+            last = now
+            looping.set()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        assert looping.wait(10), "the looping thread never ran"
+        longest[0] = 0.0
+        call()
+    finally:
+        stop.set()
+        thread.join()
+    return longest[0]
+
+
+def spin(module_lib: Any) -> None:
+    assert module_lib.greeter_debug_spin(int(SPIN_SECONDS * 1e6), ffi.NULL) == lib.GREETER_OK
+
+
+def test_a_short_call_keeps_the_gil_for_its_whole_duration() -> None:
+    # While the spin runs with the GIL held, no Python bytecode runs anywhere else: the other
+    # thread's stall is at least the whole spin, whatever the machine's load.
+    assert longest_stall_of_another_thread(lambda: spin(short_lib)) >= SPIN_SECONDS
+
+
+def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
+    # The same export through _greeter_cffi: the other thread keeps looping during the spin
+    # (a stall this long would need the OS to starve it for half the spin).
+    assert longest_stall_of_another_thread(lambda: spin(lib)) < SPIN_SECONDS / 2
+
+
+def test_the_short_module_holds_exactly_the_marked_exports() -> None:
+    marked = _marked_in_installed_header()
+    assert sorted(dir(short_lib)) == sorted(marked)
+    assert {"greeter_add_numbers_checked", "greeter_greet_small", "greeter_debug_spin"} <= set(
+        marked
+    )
+
+
+def _marked_in_installed_header() -> list[str]:
+    """Names of the functions the installed greeter.h documents with ``// Short call:``."""
+    names = []
+    for block in (greeter.include_dir() / "greeter.h").read_text().split("\n\n"):
+        if any(line.startswith("// Short call:") for line in block.splitlines()):
+            code = " ".join(line for line in block.splitlines() if not line.startswith("//"))
+            names.append(code.split("(")[0].split()[-1].lstrip("*"))
+    return names
+
+
+def test_both_modules_share_types_and_give_the_same_results() -> None:
+    # ffi.include(): a buffer or status made by either ffi passes to either lib.
+    buf = _greeter_cffi_short.ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
+    status = ffi.new("GreeterStatus *")
+    for module_lib in (lib, short_lib):
+        assert module_lib.greeter_add_numbers_checked(3, 5) == 8
+        assert module_lib.greeter_greet_small(b"World", 5, buf) == 13
+        assert ffi.unpack(buf, 13) == b"Hello, World!"
+        assert module_lib.greeter_debug_spin(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, status) == (
+            lib.GREETER_ERR_INVALID_ARGUMENT
+        )
+        assert status.code == lib.GREETER_ERR_INVALID_ARGUMENT
+        lib.greeter_status_clear(status)
+
+
+@given(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1))
+def test_add_is_the_same_call_in_both_modules(a: int, b: int) -> None:
+    assert short_lib.greeter_add_numbers_checked(a, b) == lib.greeter_add_numbers_checked(a, b)
+
+
+@given(st.binary(max_size=lib.GREETER_SMALL_BUFFER_LEN + 8))
+def test_greet_small_is_the_same_call_in_both_modules(name: bytes) -> None:
+    outputs = []
+    for module_lib in (lib, short_lib):
+        buf = ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
+        n = module_lib.greeter_greet_small(name, len(name), buf)
+        outputs.append((n, ffi.unpack(buf, n) if n >= 0 else ffi.string(buf)))
+    assert outputs[0] == outputs[1]
+
+
+@given(st.integers(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, 2**32 - 1))
+def test_spin_refuses_any_wait_past_its_bound(micros: int) -> None:
+    for module_lib in (lib, short_lib):
+        assert module_lib.greeter_debug_spin(micros, ffi.NULL) == lib.GREETER_ERR_INVALID_ARGUMENT
+
+
+# --- the rule of the set: bounded work, no lock a worker can hold --------------------------------
+
+
+@dataclass
+class ShortCall:
+    """How to exercise one short call: inputs it must handle without taking a lock, and how
+    its bound is enforced."""
+
+    inputs: list[tuple[Any, ...]]
+    # Arguments just past the export's stated bound, and the exact refusal it returns. Empty
+    # only for constant_work exports, whose arguments must all be plain numbers.
+    over_bound: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
+    constant_work: bool = False
+
+
+def _small_buffer() -> Any:
+    return ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
+
+
+SMALL_NAME_MAX = lib.GREETER_SMALL_BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
+I32_MAX = 2**31 - 1
+
+# One entry per export of the short-call module; the test below fails for a missing one.
+SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
+    "greeter_add_numbers_checked": lambda: ShortCall(
+        inputs=[(3, 5), (I32_MAX, I32_MAX), (-I32_MAX - 1, -1)], constant_work=True
+    ),
+    "greeter_greet_small": lambda: ShortCall(
+        inputs=[
+            (b"World", 5, _small_buffer()),
+            (b"x" * SMALL_NAME_MAX, SMALL_NAME_MAX, _small_buffer()),
+            (b"\xff", 1, _small_buffer()),  # refused (UTF-8) with a message: still no lock
+            (b"a\0b", 3, _small_buffer()),
+        ],
+        over_bound=[
+            (
+                (b"x" * (SMALL_NAME_MAX + 1), SMALL_NAME_MAX + 1, _small_buffer()),
+                -lib.GREETER_ERR_INVALID_ARGUMENT,
+            ),
+            # A bound checked before the name is read: a huge length is refused, never read.
+            ((b"x", 2**62, _small_buffer()), -lib.GREETER_ERR_INVALID_ARGUMENT),
+        ],
+    ),
+    "greeter_debug_spin": lambda: ShortCall(
+        inputs=[(0, ffi.NULL), (1000, ffi.new("GreeterStatus *"))],
+        over_bound=[
+            ((lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, ffi.NULL), lib.GREETER_ERR_INVALID_ARGUMENT)
+        ],
+    ),
+}
+
+
+def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
+    """What keeps ``function`` from being a short call; empty when it is one."""
+    problems = []
+    kinds = [arg.kind for arg in ffi.typeof(function).args]
+    if not case.over_bound and not (case.constant_work and set(kinds) <= {"primitive"}):
+        problems.append(f"{name}: no enforced bound (and not constant work on plain numbers)")
+    calls = [(args, None) for args in case.inputs] + list(case.over_bound)
+    for args, refusal in calls:
+        before = lib.greeter_debug_locks_taken()
+        result = function(*args)
+        taken = lib.greeter_debug_locks_taken() - before
+        if taken:
+            problems.append(f"{name}{args!r:.60} took {taken} pool/queue lock(s)")
+        if refusal is not None and result != refusal:
+            problems.append(f"{name}{args!r:.60} returned {result}, not the refusal {refusal}")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(dir(short_lib)))
+def test_every_short_call_is_bounded_and_takes_no_lock(name: str) -> None:
+    assert name in SHORT_CALLS, (
+        f"{name} is marked 'Short call:' but has no entry in SHORT_CALLS: add its inputs and "
+        "the refusal past its bound"
+    )
+    assert rule_violations(name, getattr(short_lib, name), SHORT_CALLS[name]()) == []
+
+
+def test_the_rule_catches_an_export_that_takes_a_lock() -> None:
+    # The probe is real: the pool's getters lock the pool, cancelling locks its task table. Put
+    # in the short set, they would fail the test above.
+    for name in ["greeter_pool_threads", "greeter_task_cancel"]:
+        function = getattr(lib, name)
+        args = () if name == "greeter_pool_threads" else (12345,)
+        problems = rule_violations(name, function, ShortCall(inputs=[args], constant_work=True))
+        assert any("lock" in p for p in problems), (name, problems)
+
+
+def test_the_rule_catches_an_unbounded_export() -> None:
+    # greet_many's work grows with its input and it refuses no size: it cannot be a short call.
+    names, out = b"a\0b", ffi.new("char[]", 64)
+    case = ShortCall(inputs=[(names, 3, 2, out, 64, ffi.NULL)])
+    problems = rule_violations("greeter_greet_many", lib.greeter_greet_many, case)
+    assert problems == [
+        "greeter_greet_many: no enforced bound (and not constant work on plain numbers)"
+    ]
+
+
+def test_greeter_never_reads_ffi_errno() -> None:
+    # The short-call module skips cffi's errno bookkeeping, which only ffi.errno (and
+    # ffi.getwinerror) would show. No greeter module reads either.
+    package = Path(greeter.__file__).parent
+    for source in package.glob("*.py"):
+        names = {
+            node.attr
+            for node in ast.walk(ast.parse(source.read_text()))
+            if isinstance(node, ast.Attribute)
+        }
+        assert not names & {"errno", "getwinerror"}, source.name
+
+
+def test_the_short_module_is_built_for_the_limited_api() -> None:
+    assert _greeter_cffi_short.__file__ is not None
+    assert Path(_greeter_cffi_short.__file__).name == "_greeter_cffi_short.abi3.so"
+    assert Path(_greeter_cffi.__file__ or "").parent == Path(_greeter_cffi_short.__file__).parent
