@@ -177,14 +177,15 @@ impl Template {
     }
 
     /// Writes the greeting for `name` into `buf` when it fits, and returns its length either
-    /// way (nothing is written when it does not fit); `None` when no buffer can hold it.
-    pub fn render_into(&self, name: &str, buf: &mut [u8]) -> Option<usize> {
-        let len = self.rendered_len(name.len())?;
+    /// way (nothing is written when it does not fit). Fails only when the greeting would be
+    /// longer than any buffer can be (`isize::MAX` bytes).
+    pub fn render_into(&self, name: &str, buf: &mut [u8]) -> Result<usize> {
+        let len = self.rendered_len(name.len()).ok_or_else(too_long)?;
         if len <= buf.len() {
             let written = self.write(name.as_bytes(), buf);
             debug_assert_eq!(written, len);
         }
-        Some(len)
+        Ok(len)
     }
 
     /// The first piece, and the pieces that each follow a name.
@@ -252,6 +253,14 @@ impl Template {
         debug_assert_eq!(at, needed);
         Ok(needed)
     }
+}
+
+/// The error for output no buffer can hold.
+fn too_long() -> Error {
+    Error::new(
+        GREETER_ERR_INVALID_ARGUMENT,
+        "the greetings would be over isize::MAX bytes",
+    )
 }
 
 /// Refuses a template over [`GREETER_TEMPLATE_MAX_BYTES`] before reading it, naming the
@@ -458,10 +467,10 @@ mod tests {
     fn render_into_fits_or_reports_length() {
         let t = Template::parse("<{name}|{name}>").unwrap();
         let mut buf = [0u8; 16];
-        assert_eq!(t.render_into("ab", &mut buf), Some(7));
+        assert_eq!(t.render_into("ab", &mut buf), Ok(7));
         assert_eq!(&buf[..7], b"<ab|ab>");
         let mut small = [9u8; 6];
-        assert_eq!(t.render_into("ab", &mut small), Some(7));
+        assert_eq!(t.render_into("ab", &mut small), Ok(7));
         assert_eq!(small, [9u8; 6], "nothing is written when it does not fit");
         assert_eq!(t.rendered_len(usize::MAX), None);
         assert_eq!(
@@ -584,7 +593,7 @@ mod proptests {
             prop_assert_eq!(t.render(name), want.clone());
             prop_assert_eq!(t.rendered_len(name.len()), Some(want.len()));
             let mut buf = vec![0xa5u8; want.len() + 3];
-            prop_assert_eq!(t.render_into(name, &mut buf), Some(want.len()));
+            prop_assert_eq!(t.render_into(name, &mut buf), Ok(want.len()));
             prop_assert_eq!(&buf[..want.len()], want.as_bytes());
             prop_assert!(buf[want.len()..].iter().all(|&b| b == 0xa5));
         }
