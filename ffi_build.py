@@ -74,18 +74,19 @@ SHORT_CALL_MARKER = "// Short call:"
 #     _cffi_save_errno();  Py_END_ALLOW_THREADS
 # Emptying them keeps the GIL (and skips cffi's errno bookkeeping, which only ffi.errno reads;
 # greeter never does). On a free-threaded CPython (Py_GIL_DISABLED) there is no GIL to keep:
-# nothing is redefined and the module behaves exactly like the other one.
+# nothing is redefined and the module behaves exactly like the other one. The same holds on
+# PyPy, whose calls bypass these wrappers.
 SHORT_CALL_PREAMBLE = """\
 #include "greeter.h"
 
 /* greeter: the short-call preamble (ffi_build.py). */
+#if !defined(PYPY_VERSION) && !defined(Py_GIL_DISABLED)
 #if !defined(Py_BEGIN_ALLOW_THREADS) || !defined(Py_END_ALLOW_THREADS)
 #error "greeter: Python.h no longer defines Py_BEGIN/END_ALLOW_THREADS as macros; see ffi_build.py"
 #endif
 #if !defined(_cffi_restore_errno) || !defined(_cffi_save_errno)
 #error "greeter: cffi no longer defines _cffi_restore/save_errno as macros; see ffi_build.py"
 #endif
-#ifndef Py_GIL_DISABLED
 #undef Py_BEGIN_ALLOW_THREADS
 #undef Py_END_ALLOW_THREADS
 #undef _cffi_restore_errno
@@ -95,6 +96,7 @@ SHORT_CALL_PREAMBLE = """\
 #define _cffi_restore_errno() ((void)0)
 #define _cffi_save_errno() ((void)0)
 #endif
+/* greeter: end of the short-call preamble. */
 """
 _PREAMBLE_LINE = "/* greeter: the short-call preamble (ffi_build.py). */"
 _REDEFINED = (

@@ -18,16 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greeter._aio import configure_pool, greet_async, pool_size, shutdown
-from greeter._native import (
-    LIBRARY_VERSION,
-    RustString,
-    add_numbers,
-    greet,
-    greet_many,
-    greeting,
-    live_strings,
-)
+from greeter import _native
+from greeter._aio import configure_pool, pool_size, shutdown
+from greeter._native import *  # noqa: F403  (greeter's functions: the names _native.__all__ lists)
 from greeter._version import __version__
 from greeter.errors import (
     GreeterError,
@@ -54,7 +47,6 @@ def include_dir() -> Path:
 
 
 __all__ = [
-    "LIBRARY_VERSION",
     "GreeterError",
     "GreeterOverflowError",
     "InteriorNulError",
@@ -65,17 +57,11 @@ __all__ = [
     "PoolShutDownError",
     "QueueFullError",
     "RustPanicError",
-    "RustString",
     "__version__",
-    "add_numbers",
     "configure_pool",
-    "greet",
-    "greet_async",
-    "greet_many",
-    "greeting",
     "include_dir",
     "library_path",
-    "live_strings",
     "pool_size",
     "shutdown",
 ]
+__all__ += _native.__all__

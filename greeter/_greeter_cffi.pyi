@@ -135,9 +135,8 @@ class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
     GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
-    GREETER_SMALL_BUFFER_LEN: Final = 256
+    GREETER_FAILED: Final = -9223372036854775807
     GREETER_GREETING_EXTRA_BYTES: Final = 8
-    GREETER_ADD_OVERFLOWED: Final = 9223372036854775807
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
     GREETER_MAX_POOL_THREADS: Final = 1024
     GREETER_TEMPLATE_MAX_BYTES: Final = 65536
@@ -152,6 +151,16 @@ class Lib:
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
     GREETER_ERR_INVALID_TEMPLATE: Final = 9
     @staticmethod
+    def greeter_string_free(ptr: CData, /) -> None: ...
+    @staticmethod
+    def greeter_status_clear(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_status_take_thread(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_live_strings() -> int: ...
+    @staticmethod
+    def greeter_version() -> CData: ...
+    @staticmethod
     def add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
     def greet(name: CData | bytes, /) -> CData: ...
@@ -160,23 +169,13 @@ class Lib:
     @staticmethod
     def async_greet(name: CData | bytes, callback: CData, /) -> None: ...
     @staticmethod
-    def greeter_string_free(ptr: CData, /) -> None: ...
-    @staticmethod
-    def greeter_status_clear(status: CData, /) -> None: ...
-    @staticmethod
-    def greeter_live_strings() -> int: ...
-    @staticmethod
-    def greeter_version() -> CData: ...
-    @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
     @staticmethod
-    def greeter_debug_spin(microseconds: int, status: CData, /) -> int: ...
+    def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
     def greeter_debug_locks_taken() -> int: ...
     @staticmethod
-    def greeter_add_numbers(a: int, b: int, status: CData, /) -> int: ...
-    @staticmethod
-    def greeter_add_numbers_checked(a: int, b: int, /) -> int: ...
+    def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
     def greeter_greet(
         name: CData | bytes,
@@ -189,13 +188,10 @@ class Lib:
     def greeter_greet_into(
         name: CData | bytes,
         name_len: int,
-        buf: CData,
-        buf_len: int,
-        status: CData,
+        out: CData,
+        out_len: int,
         /,
     ) -> int: ...
-    @staticmethod
-    def greeter_greet_small(name: CData | bytes, name_len: int, buf: CData, /) -> int: ...
     @staticmethod
     def greeter_greet_many(
         names: CData | bytes,
@@ -207,47 +203,7 @@ class Lib:
         /,
     ) -> int: ...
     @staticmethod
-    def greeter_pool_configure(threads: int, queue_capacity: int, status: CData, /) -> int: ...
-    @staticmethod
-    def greeter_pool_shutdown() -> None: ...
-    @staticmethod
-    def greeter_pool_threads() -> int: ...
-    @staticmethod
-    def greeter_pool_queue_capacity() -> int: ...
-    @staticmethod
-    def greeter_pool_is_running() -> bool: ...
-    @staticmethod
-    def greeter_queue_new(status: CData, /) -> CData: ...
-    @staticmethod
-    def greeter_queue_fd(queue: CData, /) -> int: ...
-    @staticmethod
-    def greeter_queue_drain(queue: CData, out: CData, capacity: int, /) -> int: ...
-    @staticmethod
-    def greeter_queue_drain_packed(
-        queue: CData,
-        ids: CData,
-        codes: CData,
-        capacity: int,
-        text: CData,
-        text_len: int,
-        text_used: CData,
-        remaining: CData,
-        /,
-    ) -> int: ...
-    @staticmethod
-    def greeter_completions_release(completions: CData, count: int, /) -> None: ...
-    @staticmethod
-    def greeter_queue_free(queue: CData, /) -> None: ...
-    @staticmethod
     def greeter_greet_submit(
-        name: CData | bytes,
-        name_len: int,
-        queue: CData,
-        status: CData,
-        /,
-    ) -> int: ...
-    @staticmethod
-    def greeter_greet_submit_many(
         names: CData | bytes,
         lens: CData,
         count: int,
@@ -257,6 +213,31 @@ class Lib:
         /,
     ) -> int: ...
     @staticmethod
-    def greeter_task_cancel(task_id: int, /) -> int: ...
+    def greeter_pool_configure(threads: int, queue_capacity: int, status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_pool_shutdown(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_pool_size(threads: CData, queue_capacity: CData, status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_task_cancel(task_id: int, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_queue_new(status: CData, /) -> CData: ...
+    @staticmethod
+    def greeter_queue_fd(queue: CData, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_queue_drain(
+        queue: CData,
+        ids: CData,
+        codes: CData,
+        capacity: int,
+        text: CData,
+        text_len: int,
+        text_used: CData,
+        remaining: CData,
+        status: CData,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_queue_free(queue: CData, /) -> None: ...
 
 lib: Lib

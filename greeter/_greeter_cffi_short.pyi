@@ -20,10 +20,16 @@ class Lib:
     """The type of ``lib``: the short calls."""
 
     @staticmethod
-    def greeter_debug_spin(microseconds: int, status: CData, /) -> int: ...
+    def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
-    def greeter_add_numbers_checked(a: int, b: int, /) -> int: ...
+    def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
-    def greeter_greet_small(name: CData | bytes, name_len: int, buf: CData, /) -> int: ...
+    def greeter_greet_into(
+        name: CData | bytes,
+        name_len: int,
+        out: CData,
+        out_len: int,
+        /,
+    ) -> int: ...
 
 lib: Lib

@@ -1,17 +1,27 @@
-"""The only module that touches cffi's ``ffi`` and ``lib``.
+"""The only module that touches cffi's ``ffi`` and ``lib``: greeter's functions, as Python.
 
 Everything here turns cdata into Python values before returning: the public API never sees a
-pointer. Statuses become exceptions in one place, :func:`_raise_status`, through the explicit
-table :data:`_ERRORS`.
+pointer. The C API has one failure convention (``GreeterStatus *status`` last; on failure the
+export returns zero, NULL or nothing, and the status says why) and :func:`_call` is its Python
+side: it calls an export with a status and raises the exception the status describes. Every
+wrapper goes through it, or, on the two hot paths, through the same convention written out
+(``greeter_add_numbers`` and ``greeter_greet_into`` report into the calling thread's status
+instead of a parameter, which cffi would charge for on every call: :func:`_thread_error`).
+Statuses become exceptions in one place, :func:`_status_error`, through the explicit table
+:data:`_ERRORS`.
+
+An asynchronous function is one line: ``name_async = _aio.async_function(lib.greeter_name_submit)``.
+The package exports what :data:`__all__` lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import repeat as _repeat
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from greeter import _aio
 from greeter._greeter_cffi import ffi, lib
 from greeter._version import __version__
 from greeter.errors import (
@@ -27,6 +37,17 @@ from greeter.errors import (
     RustPanicError,
 )
 
+__all__ = [
+    "LIBRARY_VERSION",
+    "RustString",
+    "add_numbers",
+    "greet",
+    "greet_async",
+    "greet_many",
+    "greeting",
+    "live_strings",
+]
+
 # --- the version handshake ------------------------------------------------------------------
 
 LIBRARY_VERSION: str = ffi.string(lib.greeter_version()).decode("ascii")
@@ -36,7 +57,7 @@ if __version__ != LIBRARY_VERSION:
         f"{Path(__file__).with_name('libgreeter.so')}: the build is mixed; reinstall greeter"
     )
 
-# --- errors -----------------------------------------------------------------------------------
+# --- errors: the one failure convention -------------------------------------------------------
 
 _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_NULL_POINTER: NullPointerError,
@@ -50,23 +71,70 @@ _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
 }
 
+_NULL = ffi.NULL
+_FAILED: int = lib.GREETER_FAILED
+
 
 def _error(code: int, message: Any) -> GreeterError:
-    """The exception for a status code and its (possibly NULL) message pointer."""
-    text = ffi.string(message).decode("utf-8", "replace") if message else f"error code {code}"
+    """The exception for a status code and its message (a C string, possibly NULL, or str)."""
+    if isinstance(message, str):
+        text = message
+    elif message:
+        text = ffi.string(message).decode("utf-8", "replace")
+    else:
+        text = f"error code {code}"
     return _ERRORS.get(code, GreeterError)(code, text)
 
 
-def _raise_status(status: Any) -> NoReturn:
-    """Raises the exception ``status`` describes and frees its message."""
-    try:
-        raise _error(status.code, status.message)
-    finally:
-        lib.greeter_status_clear(status)
+def _status_error(status: Any) -> GreeterError:
+    """The exception ``status`` describes; its message is freed and the status cleared."""
+    error = _error(status.code, status.message)
+    lib.greeter_status_clear(status)
+    return error
+
+
+# Statuses are pooled: a call takes one and gives it back, so a call made while another is in
+# Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
+# list.pop and list.append are atomic under the GIL.
+_statuses: list[Any] = []
+_take_status = _statuses.pop
+_give_status = _statuses.append
 
 
 def _new_status() -> Any:
     return ffi.new("GreeterStatus *")
+
+
+def _call(export: Callable[..., Any], *args: Any) -> Any:
+    """``export(*args, status)``: its result, or the exception its status describes.
+
+    On failure an export returns zero, NULL or nothing: only then is the status read, since
+    reading a cdata field costs more than the comparison.
+    """
+    try:
+        status = _take_status()
+    except IndexError:
+        status = _new_status()
+    result = export(*args, status)
+    if not result and status.code:
+        error = _status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def _thread_error() -> GreeterError:
+    """The exception for a hot-path export that returned ``GREETER_FAILED``: its status is the
+    calling thread's, taken at once (before another greeter call on this thread can fail)."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = _new_status()
+    lib.greeter_status_take_thread(status)
+    error = _status_error(status)  # code 0 ("error code 0") only if a nested call took it
+    _give_status(status)
+    return error
 
 
 def _encode(name: str) -> bytes:
@@ -79,165 +147,10 @@ def _encode(name: str) -> bytes:
 
 _str_encode = str.encode
 
-# --- sync calls -------------------------------------------------------------------------------
-# Hot paths are written for CPython's interpreter: functions and constants bound to module
-# globals (a `lib.f` lookup per call costs ~20 ns), no helper calls, one comparison to tell
-# success from failure. docs/benchmarks.md has the numbers behind each choice.
-
-_add_checked = lib.greeter_add_numbers_checked
-_ADD_OVERFLOWED: int = lib.GREETER_ADD_OVERFLOWED
-_greet_small = lib.greeter_greet_small
-_greet_many = lib.greeter_greet_many
-_greet_owned = lib.greeter_greet
-_unpack = ffi.unpack
-_NULL = ffi.NULL
-_SMALL_BUFFER_LEN: int = lib.GREETER_SMALL_BUFFER_LEN
-_GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
-_SMALL_NAME_MAX = _SMALL_BUFFER_LEN - _GREETING_EXTRA
-# greet_many's output buffer is written in full before it is read: no need to zero it.
-_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
-
-
-def add_numbers(a: int, b: int) -> int:
-    """``a + b`` for 32-bit signed integers.
-
-    Raises TypeError for a non-integer, OverflowError for an argument outside i32 and
-    GreeterOverflowError (an OverflowError) for a sum outside i32.
-    """
-    try:
-        total: int = _add_checked(a, b)  # cffi raises TypeError for a non-integer
-    except OverflowError:
-        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
-    if total != _ADD_OVERFLOWED:
-        return total
-    status = _new_status()
-    lib.greeter_add_numbers(a, b, status)  # the same check, with its message
-    _raise_status(status)
-
-
-# Caller-owned output buffers for greet(), GREETER_SMALL_BUFFER_LEN bytes each, with a cffi
-# buffer view of each (slicing the view copies the bytes out more cheaply than ffi.unpack,
-# which parses keyword arguments). A call takes a pair from the pool and gives it back after
-# copying the result (or the error message) out, so a re-entrant greet (a signal handler, a
-# finaliser, another thread while this one is inside Rust with the GIL released) never writes
-# into a buffer that is still being read: it takes another pair, or makes one. list.pop and
-# list.append are atomic under the GIL.
-def _new_buffer() -> tuple[Any, Any]:
-    buf = ffi.new("char[]", _SMALL_BUFFER_LEN)
-    return buf, ffi.buffer(buf)
-
-
-_buffers: list[tuple[Any, Any]] = [_new_buffer() for _ in range(4)]
-_take_buffer = _buffers.pop
-_give_buffer = _buffers.append
-
-
-def greet(name: str) -> str:
-    """``Hello, {name}!``, computed by Rust."""
-    try:  # _encode inlined: the hot path, where a function call is ~80 ns here
-        data = _str_encode(name)
-    except TypeError:
-        raise TypeError(f"name must be str, not {type(name).__name__}") from None
-    size = len(data)
-    if size > _SMALL_NAME_MAX:
-        with greeting_bytes(data) as owned:
-            return owned.value
-    try:
-        pair = _take_buffer()
-    except IndexError:
-        pair = _new_buffer()
-    buf, view = pair
-    n: int = _greet_small(data, size, buf)
-    if n >= 0:
-        result: str = view[:n].decode()
-        _give_buffer(pair)
-        return result
-    # greeter_greet_small wrote the error message into the buffer.
-    error = _error(-n, buf)
-    _give_buffer(pair)
-    raise error
-
-
-def greet_many(names: Iterable[str]) -> list[str]:
-    """``[greet(name) for name in names]`` in one call into Rust.
-
-    The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
-    greetings come back the same way, written into a buffer this call owns. Raises TypeError
-    for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
-    NUL and UnicodeEncodeError for one holding a lone surrogate.
-    """
-    if isinstance(names, (str, bytes, bytearray)):
-        raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
-    items = names if type(names) is list else list(names)
-    count = len(items)
-    if not count:
-        return []
-    try:
-        data = "\0".join(items).encode()
-    except TypeError:
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
-        raise
-    except UnicodeEncodeError:
-        for item in items:
-            item.encode()  # raises the error for the first bad name itself
-        raise
-    size = len(data)
-    room = size + count * _GREETING_EXTRA  # the documented exact length
-    out = _new_uncleared("char[]", room)
-    status = _new_status()
-    n: int = _greet_many(data, size, count, out, room, status)
-    if 0 <= n <= room:
-        greetings: list[str] = _unpack(out, n).decode().split("\0")
-        return greetings
-    if n >= 0:
-        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
-    if n == -lib.GREETER_ERR_INTERIOR_NUL:
-        # Rust knows a name held NUL; say which one.
-        lib.greeter_status_clear(status)
-        i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
-        raise InteriorNulError(
-            -n, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
-        )
-    _raise_status(status)
-
-
-# Scratch space for greeting(): a status and a length, pooled like greet()'s buffers.
-_owned_scratch: list[tuple[Any, Any]] = []
-_take_owned_scratch = _owned_scratch.pop
-_give_owned_scratch = _owned_scratch.append
-
-
-def greeting_bytes(data: bytes) -> RustString:
-    """The greeting for UTF-8 ``data`` as a RustString owning Rust's allocation."""
-    try:
-        status, length = _take_owned_scratch()
-    except IndexError:
-        status, length = _new_status(), ffi.new("size_t *")
-    ptr = _greet_owned(data, len(data), length, status)
-    if ptr == _NULL:
-        try:
-            _raise_status(status)  # leaves the status cleared
-        finally:
-            _give_owned_scratch((status, length))
-    n: int = length[0]
-    _give_owned_scratch((status, length))
-    return _adopt(ptr, n)
-
-
-def greeting(name: str) -> RustString:
-    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
-    return greeting_bytes(_encode(name))
-
-
-def live_strings() -> int:
-    """Strings Rust handed out (greetings and error messages) and has not had back."""
-    count: int = lib.greeter_live_strings()
-    return count
-
+# --- strings Rust hands out ---------------------------------------------------------------------
 
 _gc = ffi.gc
+_unpack = ffi.unpack
 _string_free = lib.greeter_string_free
 _new_object = object.__new__
 
@@ -307,36 +220,192 @@ class RustString:
         self.close()
 
 
-def _adopt(ptr: Any, length: int) -> RustString:
-    """A RustString owning ``ptr`` (``length`` bytes plus NUL), handed out by Rust."""
+# Length out-parameters for text exports, pooled like statuses.
+_lengths: list[Any] = []
+_take_length = _lengths.pop
+_give_length = _lengths.append
+
+
+def _owned(export: Callable[..., Any], name: str) -> RustString:
+    """A text export (``name, name_len, out_len, status -> char *``) called on ``name``: the
+    string it hands out, owned by a RustString."""
+    data = _encode(name)
+    try:
+        length = _take_length()
+    except IndexError:
+        length = ffi.new("size_t *")
+    try:
+        ptr = _call(export, data, len(data), length)
+        n: int = length[0]
+    finally:
+        _give_length(length)
     self: RustString = _new_object(RustString)
     # Freed when this cdata goes: at close(), or when the object is collected unclosed.
     # No size= hint: on CPython it only adds accounting (~500 ns a string on this machine).
     self._ptr = _gc(ptr, _string_free)
-    self._len = length
+    self._len = n
     return self
 
 
-# --- the worker pool --------------------------------------------------------------------------
+def _text(export: Callable[..., Any], name: str) -> str:
+    """A text export called on ``name``: its string as ``str``, freed at once."""
+    with _owned(export, name) as owned:
+        return owned.value
+
+
+def live_strings() -> int:
+    """Strings Rust handed out (greetings and error messages) and has not had back."""
+    count: int = lib.greeter_live_strings()
+    return count
+
+
+# --- greetings --------------------------------------------------------------------------------
+# The hot paths: functions and constants bound to module globals (a `lib.f` lookup per call
+# costs ~20 ns), no helper call on success, one comparison to tell success from failure.
+
+_add = lib.greeter_add_numbers
+
+
+def add_numbers(a: int, b: int) -> int:
+    """``a + b`` for 32-bit signed integers.
+
+    Raises TypeError for a non-integer, OverflowError for an argument outside i32 and
+    GreeterOverflowError (an OverflowError) for a sum outside i32.
+    """
+    try:
+        total: int = _add(a, b)  # cffi raises TypeError for a non-integer
+    except OverflowError:
+        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
+    if total != _FAILED:
+        return total
+    raise _thread_error()
+
+
+# Caller-owned output buffers for greet(), with a cffi buffer view of each (slicing the view
+# copies the bytes out more cheaply than ffi.unpack, which parses keyword arguments), pooled
+# like statuses so that a re-entrant greet never writes into a buffer still being read.
+_BUFFER_LEN = 256  # a greeting of a name up to 248 bytes
+_GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
+_greet_into = lib.greeter_greet_into
+# An output buffer is written in full before it is read: no need to zero it.
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _new_buffer() -> tuple[Any, Any]:
+    buf = ffi.new("char[]", _BUFFER_LEN)
+    return buf, ffi.buffer(buf)
+
+
+_buffers: list[tuple[Any, Any]] = [_new_buffer() for _ in range(4)]
+_take_buffer = _buffers.pop
+_give_buffer = _buffers.append
+
+
+def greet(name: str) -> str:
+    """``Hello, {name}!``, computed by Rust."""
+    try:  # _encode inlined: the hot path, where a function call is ~80 ns here
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    try:
+        pair = _take_buffer()
+    except IndexError:
+        pair = _new_buffer()
+    buf, view = pair
+    n: int = _greet_into(data, len(data), buf, _BUFFER_LEN)
+    if 0 <= n <= _BUFFER_LEN:
+        result: str = view[:n].decode()
+        _give_buffer(pair)
+        return result
+    _give_buffer(pair)
+    if n == _FAILED:
+        raise _thread_error()
+    # Longer than the pooled buffer: a buffer of the size Rust asked for.
+    out = _new_uncleared("char[]", n)
+    if _greet_into(data, len(data), out, n) != n:
+        raise _thread_error()
+    long: str = _unpack(out, n).decode()
+    return long
+
+
+def greeting(name: str) -> RustString:
+    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
+    return _owned(lib.greeter_greet, name)
+
+
+_greet_many = lib.greeter_greet_many
+
+
+def greet_many(names: Iterable[str]) -> list[str]:
+    """``[greet(name) for name in names]`` in one call into Rust.
+
+    The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
+    greetings come back the same way, written into a buffer this call owns. Raises TypeError
+    for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
+    NUL and UnicodeEncodeError for one holding a lone surrogate.
+    """
+    if isinstance(names, (str, bytes, bytearray)):
+        raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
+    items = names if type(names) is list else list(names)
+    count = len(items)
+    if not count:
+        return []
+    try:
+        data = "\0".join(items).encode()
+    except TypeError:
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
+        raise
+    except UnicodeEncodeError:
+        for item in items:
+            item.encode()  # raises the error for the first bad name itself
+        raise
+    size = len(data)
+    room = size + count * _GREETING_EXTRA  # the documented exact length
+    out = _new_uncleared("char[]", room)
+    try:
+        n: int = _call(_greet_many, data, size, count, out, room)
+    except InteriorNulError as error:
+        # Rust knows a name held NUL; say which one.
+        i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
+        raise InteriorNulError(
+            error.code, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
+        ) from None
+    if n != room:
+        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
+    greetings: list[str] = _unpack(out, n).decode().split("\0")
+    return greetings
+
+
+greet_async = _aio.async_function(lib.greeter_greet_submit)
+greet_async.__doc__ = """``Async Hello, {name}!``, computed on a Rust worker thread.
+
+    Works on any asyncio loop in any thread. Cancelling the awaiting task cancels the Rust
+    task if it has not started; either way its result is freed. When the pool's queue is full
+    this waits for room (backpressure) instead of failing.
+    """
+
+# --- the worker pool and completion queues ------------------------------------------------------
 
 
 def pool_configure(threads: int, queue_capacity: int) -> None:
-    status = _new_status()
-    if lib.greeter_pool_configure(threads, queue_capacity, status) != lib.GREETER_OK:
-        _raise_status(status)
+    _call(lib.greeter_pool_configure, threads, queue_capacity)
 
 
 def pool_shutdown() -> None:
-    lib.greeter_pool_shutdown()
+    _call(lib.greeter_pool_shutdown)
 
 
 def pool_size() -> tuple[int, int]:
-    return int(lib.greeter_pool_threads()), int(lib.greeter_pool_queue_capacity())
+    threads, capacity = ffi.new("size_t *"), ffi.new("size_t *")
+    _call(lib.greeter_pool_size, threads, capacity)
+    return int(threads[0]), int(capacity[0])
 
 
 def task_cancel(task_id: int) -> int:
     """1: removed before it started; 2: running, result dropped; 0: already finished."""
-    outcome: int = lib.greeter_task_cancel(task_id)
+    outcome: int = _call(lib.greeter_task_cancel, task_id)
     return outcome
 
 
@@ -344,31 +413,40 @@ Completion = tuple[int, str | None, GreeterError | None]
 
 _DRAIN_BATCH = 1024
 _DRAIN_TEXT = 64 * 1024
-_drain_packed = lib.greeter_queue_drain_packed
-_submit = lib.greeter_greet_submit
-_submit_many = lib.greeter_greet_submit_many
+_drain = lib.greeter_queue_drain
+_queue_free = lib.greeter_queue_free
 _LENS_TYPE = ffi.typeof("size_t[]")
 _new_lens = ffi.new
+
+
+def _closed_queue_error() -> PoolShutDownError:
+    return PoolShutDownError(
+        lib.GREETER_ERR_SHUT_DOWN, "this event loop's completion queue is closed"
+    )
 
 
 class CompletionQueue:
     """A Rust completion queue for one event loop; see ``greeter_queue_new``.
 
     Not thread-safe: one event loop thread submits and drains. ``cancel`` (through
-    :func:`task_cancel`) may come from any thread.
+    :func:`task_cancel`) may come from any thread. After :meth:`close`, submits raise
+    PoolShutDownError and drains return nothing.
     """
 
+    # How the queue is never freed while a call uses it, without a lock: as for RustString,
+    # ``_ptr`` is the only reference to a cdata made by ffi.gc, whose destructor
+    # (greeter_queue_free, which drops Python's reference to the Rust queue) runs when that
+    # cdata's last reference goes. Each call passes the cdata as an argument and so holds it
+    # while Rust runs with the GIL released: a close() on another thread (an exit-time
+    # finalizer, say) defers the free until the call returns.
+
     def __init__(self) -> None:
-        status = _new_status()
-        ptr = lib.greeter_queue_new(status)
-        if ptr == _NULL:
-            _raise_status(status)
-        self._ptr: Any = ptr
-        self.fd: int = lib.greeter_queue_fd(ptr)
+        self._ptr: Any = _gc(_call(lib.greeter_queue_new), _queue_free)
+        self.fd: int = _call(lib.greeter_queue_fd, self._ptr)
         # Reused per queue: only its loop's thread submits and drains, and neither nests.
         self._status = _new_status()
-        # greeter_queue_drain_packed writes a batch into flat arrays: three bulk copies per
-        # batch instead of several cffi field accesses per completion, and nothing to release.
+        # greeter_queue_drain writes a batch into flat arrays: three bulk copies per batch
+        # instead of several cffi field accesses per completion, and nothing to release.
         self._ids = ffi.new("uint64_t[]", _DRAIN_BATCH)
         self._codes = ffi.new("GreeterCode[]", _DRAIN_BATCH)
         self._text = ffi.new("char[]", _DRAIN_TEXT)
@@ -376,41 +454,39 @@ class CompletionQueue:
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
 
-    def submit(self, data: bytes) -> int:
-        """Queues the async greeting of UTF-8 ``data``; returns the task id."""
-        task_id: int = _submit(data, len(data), self._ptr, self._status)
-        if task_id == 0:
-            _raise_status(self._status)
-        return task_id
-
-    def submit_many(self, names: list[bytes]) -> tuple[int, int]:
-        """Queues the async greetings of the UTF-8 ``names`` in one call: ``(first_id, n)``,
-        the first ``n`` accepted with ids ``first_id, first_id + 1, ...`` (``n`` is less than
-        ``len(names)`` when the pool's queue is nearly full). Raises QueueFullError when none
-        fits, PoolShutDownError after shutdown. A name Rust refuses (NUL) still gets its id;
-        its error arrives as its completion."""
+    def submit(
+        self, submit: Callable[..., int], bound: tuple[Any, ...], names: list[bytes]
+    ) -> tuple[int, int]:
+        """Calls the submit export ``submit(*bound, names, lens, count, queue, first_id,
+        status)`` on the UTF-8 ``names``: ``(first_id, n)``, the first ``n`` accepted with ids
+        ``first_id, first_id + 1, ...`` (``n`` is less than ``len(names)`` when the pool's
+        queue is nearly full). Raises QueueFullError when none fits, PoolShutDownError after
+        shutdown. A name Rust refuses (NUL) still gets its id; its error arrives as its
+        completion."""
+        ptr = self._ptr
+        if ptr is None:
+            raise _closed_queue_error()
         first = self._first
-        n: int = _submit_many(
-            b"".join(names),
-            _new_lens(_LENS_TYPE, [len(d) for d in names]),
-            len(names),
-            self._ptr,
-            first,
-            self._status,
-        )
+        lens = _new_lens(_LENS_TYPE, [len(d) for d in names])
+        n: int = submit(*bound, b"".join(names), lens, len(names), ptr, first, self._status)
         if n == 0 and names:
-            _raise_status(self._status)
+            raise _status_error(self._status)
         first_id: int = first[0]
         return first_id, n
 
     def drain(self) -> list[Completion]:
         """Every completion waiting, as ``(task_id, value, error)``."""
         out: list[Completion] = []
+        ptr = self._ptr
+        if ptr is None:
+            return out
         ids, codes, used, left = self._ids, self._codes, self._used, self._left
-        text, room = self._text, _DRAIN_TEXT
-        while self._ptr is not None:
-            n: int = _drain_packed(self._ptr, ids, codes, _DRAIN_BATCH, text, room, used, left)
+        text, room, status = self._text, _DRAIN_TEXT, self._status
+        while True:
+            n: int = _drain(ptr, ids, codes, _DRAIN_BATCH, text, room, used, left, status)
             if n == 0:
+                if status.code:
+                    raise _status_error(status)
                 if used[0] <= room:
                     break  # nothing waiting
                 # One text larger than the buffer: a buffer for it, this drain only.
@@ -419,11 +495,11 @@ class CompletionQueue:
                 continue
             texts = _unpack(text, used[0]).decode().split("\0")
             task_ids: list[int] = _unpack(ids, n)
-            status: list[int] = _unpack(codes, n)
-            if any(status):
-                for task_id, code, value in zip(task_ids, status, texts, strict=True):
+            codes_: list[int] = _unpack(codes, n)
+            if any(codes_):
+                for task_id, code, value in zip(task_ids, codes_, texts, strict=True):
                     if code:
-                        out.append((task_id, None, _ERRORS.get(code, GreeterError)(code, value)))
+                        out.append((task_id, None, _error(code, value)))
                     else:
                         out.append((task_id, value, None))
             else:
@@ -432,15 +508,22 @@ class CompletionQueue:
                 break
         return out
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` (or :meth:`forget`) ran."""
+        return self._ptr is None
+
     def close(self) -> None:
-        """Frees the queue; later completions for it are dropped by Rust. Idempotent."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            lib.greeter_queue_free(ptr)
+        """Drops Python's reference: the queue is closed and freed at once, or when a call in
+        progress on another thread returns; later completions for it are dropped by Rust.
+        Idempotent."""
+        self._ptr = None
 
     def forget(self) -> None:
         """Drops the queue without freeing it (a fork child must not touch the parent's locks)."""
-        self._ptr = None
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            _gc(ptr, None)  # detaches greeter_queue_free from the cdata
 
 
 def inject_panics(count: int) -> int:

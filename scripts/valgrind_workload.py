@@ -4,9 +4,9 @@
 Covers: sync greet/add and their errors (also from four threads at once), RustString
 closed and dropped, greet_async with cancellation before and after the work reached Rust,
 greeter.Greeter objects (refused templates, closed, dropped unclosed, closed while four
-threads and queued async calls use them, async calls cancelled), and the seed ctypes path
-(add_numbers, greet/free_string, async_greet with a CFUNCTYPE callback that frees the string).
-Exits 1 unless live_strings() and live_objects() are back to 0 at the end.
+threads and queued async calls use them, async calls cancelled), and the tutorial's ctypes
+path (add_numbers, greet/free_string, async_greet with a CFUNCTYPE callback that frees the
+string). Exits 1 unless live_strings() and live_objects() are back to 0 at the end.
 
     python scripts/valgrind_workload.py [--rounds N] [--prove-leak]
 
@@ -180,7 +180,7 @@ async def greeter_objects_async(rounds: int) -> None:
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-def seed_ctypes(rounds: int) -> None:
+def tutorial_ctypes(rounds: int) -> None:
     lib = ctypes.CDLL(str(greeter.library_path()))
     lib.add_numbers.argtypes = [ctypes.c_int32, ctypes.c_int32]
     lib.add_numbers.restype = ctypes.c_int32
@@ -193,8 +193,8 @@ def seed_ctypes(rounds: int) -> None:
 
     for i in range(rounds):
         assert lib.add_numbers(i, 5) == i + 5
-        ptr = lib.greet(f"seed-{i}".encode())
-        assert ctypes.string_at(ptr) == f"Hello, seed-{i}!".encode()
+        ptr = lib.greet(f"tutorial-{i}".encode())
+        assert ctypes.string_at(ptr) == f"Hello, tutorial-{i}!".encode()
         lib.free_string(ptr)
     assert lib.greet(None) is None
     assert lib.greet(b"\xff") is None
@@ -210,10 +210,10 @@ def seed_ctypes(rounds: int) -> None:
 
     callback = CALLBACK(on_result)  # kept alive until every call has called back
     for i in range(rounds):
-        lib.async_greet(f"seed-async-{i}".encode(), callback)
-    assert done.wait(120), "seed callbacks missing"
+        lib.async_greet(f"tutorial-async-{i}".encode(), callback)
+    assert done.wait(120), "tutorial-API callbacks missing"
     got = sorted(r for r in received if r is not None)
-    assert got == sorted(f"Async Hello, seed-async-{i}!".encode() for i in range(rounds))
+    assert got == sorted(f"Async Hello, tutorial-async-{i}!".encode() for i in range(rounds))
 
 
 def prove_leak() -> None:
@@ -237,7 +237,7 @@ def main() -> int:
     asyncio.run(async_calls(args.rounds))
     greeter_objects(args.rounds)
     asyncio.run(greeter_objects_async(args.rounds))
-    seed_ctypes(args.rounds)
+    tutorial_ctypes(args.rounds)
     if args.prove_leak:
         prove_leak()
     greeter.shutdown()  # join the workers: no thread is left running under valgrind

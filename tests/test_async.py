@@ -209,7 +209,7 @@ def test_thread_exit_with_calls_in_flight_then_interpreter_exit() -> None:
     assert "Fatal" not in done.stderr
 
 
-def _seed_async_library() -> tuple[ctypes.CDLL, Any]:
+def _tutorial_async_library() -> tuple[ctypes.CDLL, Any]:
     lib = ctypes.CDLL(str(greeter.library_path()))
     callback_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
     lib.async_greet.argtypes = [ctypes.c_char_p, callback_type]
@@ -219,8 +219,8 @@ def _seed_async_library() -> tuple[ctypes.CDLL, Any]:
     return lib, callback_type
 
 
-def test_seed_async_greet_through_a_ctypes_callback() -> None:
-    lib, callback_type = _seed_async_library()
+def test_tutorial_async_greet_through_a_ctypes_callback() -> None:
+    lib, callback_type = _tutorial_async_library()
     received: queue.Queue[str | None] = queue.Queue()
 
     def on_greeting(ptr: int | None) -> None:
@@ -228,7 +228,7 @@ def test_seed_async_greet_through_a_ctypes_callback() -> None:
         lib.free_string(ptr)  # the callback owns the string
 
     callback = callback_type(on_greeting)  # kept alive until every call has called back
-    names = [f"seed{i}" for i in range(1_000)]
+    names = [f"tutorial{i}" for i in range(1_000)]
     for name in names:
         buf = ctypes.create_string_buffer(name.encode())
         lib.async_greet(buf, callback)
@@ -237,8 +237,8 @@ def test_seed_async_greet_through_a_ctypes_callback() -> None:
     assert got == sorted(f"Async Hello, {n}!" for n in names)
 
 
-def test_seed_async_greet_bad_input_calls_back_with_null() -> None:
-    lib, callback_type = _seed_async_library()
+def test_tutorial_async_greet_bad_input_calls_back_with_null() -> None:
+    lib, callback_type = _tutorial_async_library()
     received: list[int | None] = []
     callback = callback_type(received.append)
     lib.async_greet(None, callback)
@@ -251,9 +251,10 @@ def test_one_bad_name_in_a_batch_fails_alone() -> None:
     # only its own await, with its own message.
     async def main() -> list[Any]:
         names = ["a", "b\0c", "d", "\0", "e"]
-        return await asyncio.gather(
+        results: list[Any] = await asyncio.gather(
             *(greeter.greet_async(n) for n in names), return_exceptions=True
         )
+        return results
 
     results = asyncio.run(main())
     assert results[0] == "Async Hello, a!"

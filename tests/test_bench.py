@@ -37,9 +37,10 @@ def test_every_case_runs_and_gets_one_value_per_round(tmp_path: Path) -> None:
     assert all(len(c.values) == 2 and min(c.values) > 0 for c in cases)
     assert len(_bench.format_table(cases, 2, 0.001)) > len(cases)
     ours, theirs = _bench.measure_async(1, n=200)
-    lines = [t.line() for t in _bench.targets(cases, ours, theirs)]
-    assert len(lines) == 8
-    assert all(line.lstrip().startswith(("PASS", "MISS")) for line in lines)
+    ratios = _bench.ratios(cases, ours, theirs)
+    assert len(ratios) == 8
+    assert all(r.value > 0 for r in ratios)
+    assert ratios[0].line() == f"  {ratios[0].text}: {ratios[0].value:.2f}x"
 
 
 def test_a_short_soak_ends_with_no_live_strings() -> None:

@@ -10,6 +10,7 @@ short set to the rule that put it there: bounded work, and no lock a worker thre
 from __future__ import annotations
 
 import ast
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from greeter import _greeter_cffi, _greeter_cffi_short
 from greeter._greeter_cffi import ffi, lib
 
 short_lib = _greeter_cffi_short.lib
+# greeter.greet()'s buffer: greeter_greet_into reads a name only if its greeting fits.
+BUFFER_LEN = 256
 SPIN_SECONDS = 0.4
 
 
@@ -60,7 +63,9 @@ def longest_stall_of_another_thread(call: Callable[[], object]) -> float:
 
 
 def spin(module_lib: Any) -> None:
-    assert module_lib.greeter_debug_spin(int(SPIN_SECONDS * 1e6), ffi.NULL) == lib.GREETER_OK
+    status = ffi.new("GreeterStatus *")
+    module_lib.greeter_debug_spin(int(SPIN_SECONDS * 1e6), status)
+    assert status.code == lib.GREETER_OK
 
 
 def test_a_short_call_keeps_the_gil_for_its_whole_duration() -> None:
@@ -78,55 +83,64 @@ def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
 def test_the_short_module_holds_exactly_the_marked_exports() -> None:
     marked = _marked_in_installed_header()
     assert sorted(dir(short_lib)) == sorted(marked)
-    assert {"greeter_add_numbers_checked", "greeter_greet_small", "greeter_debug_spin"} <= set(
-        marked
-    )
+    assert {"greeter_add_numbers", "greeter_greet_into", "greeter_debug_spin"} <= set(marked)
 
 
 def _marked_in_installed_header() -> list[str]:
-    """Names of the functions the installed greeter.h documents with ``// Short call:``."""
+    """Names of the functions the installed greeter.h documents with ``Short call:``."""
     names = []
-    for block in (greeter.include_dir() / "greeter.h").read_text().split("\n\n"):
-        if any(line.startswith("// Short call:") for line in block.splitlines()):
-            code = " ".join(line for line in block.splitlines() if not line.startswith("//"))
-            names.append(code.split("(")[0].split()[-1].lstrip("*"))
+    text = (greeter.include_dir() / "greeter.h").read_text()
+    for doc, declaration in re.findall(r"/\*\*(.*?)\*/\s*([^;]*);", text, flags=re.S):
+        if any(line.lstrip(" *").startswith("Short call:") for line in doc.splitlines()):
+            names.append(declaration.split("(")[0].split()[-1].lstrip("*"))
     return names
 
 
 def test_both_modules_share_types_and_give_the_same_results() -> None:
     # ffi.include(): a buffer or status made by either ffi passes to either lib.
-    buf = _greeter_cffi_short.ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
+    buf = _greeter_cffi_short.ffi.new("char[]", BUFFER_LEN)
     status = ffi.new("GreeterStatus *")
     for module_lib in (lib, short_lib):
-        assert module_lib.greeter_add_numbers_checked(3, 5) == 8
-        assert module_lib.greeter_greet_small(b"World", 5, buf) == 13
+        assert module_lib.greeter_add_numbers(3, 5) == 8
+        assert module_lib.greeter_greet_into(b"World", 5, buf, BUFFER_LEN) == 13
         assert ffi.unpack(buf, 13) == b"Hello, World!"
-        assert module_lib.greeter_debug_spin(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, status) == (
-            lib.GREETER_ERR_INVALID_ARGUMENT
-        )
+        module_lib.greeter_debug_spin(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, status)
         assert status.code == lib.GREETER_ERR_INVALID_ARGUMENT
         lib.greeter_status_clear(status)
 
 
+def _thread_code() -> int:
+    status = ffi.new("GreeterStatus *")
+    lib.greeter_status_take_thread(status)
+    code = int(status.code)
+    lib.greeter_status_clear(status)
+    return code
+
+
 @given(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1))
 def test_add_is_the_same_call_in_both_modules(a: int, b: int) -> None:
-    assert short_lib.greeter_add_numbers_checked(a, b) == lib.greeter_add_numbers_checked(a, b)
+    outputs = [(m.greeter_add_numbers(a, b), _thread_code()) for m in (lib, short_lib)]
+    assert outputs[0] == outputs[1]
 
 
-@given(st.binary(max_size=lib.GREETER_SMALL_BUFFER_LEN + 8))
-def test_greet_small_is_the_same_call_in_both_modules(name: bytes) -> None:
+@given(st.binary(max_size=BUFFER_LEN))
+def test_greet_into_is_the_same_call_in_both_modules(name: bytes) -> None:
     outputs = []
     for module_lib in (lib, short_lib):
-        buf = ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
-        n = module_lib.greeter_greet_small(name, len(name), buf)
-        outputs.append((n, ffi.unpack(buf, n) if n >= 0 else ffi.string(buf)))
+        buf = ffi.new("char[]", BUFFER_LEN)
+        n = module_lib.greeter_greet_into(name, len(name), buf, BUFFER_LEN)
+        text = ffi.unpack(buf, n) if 0 <= n <= BUFFER_LEN else b""
+        outputs.append((n, text, _thread_code()))
     assert outputs[0] == outputs[1]
 
 
 @given(st.integers(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, 2**32 - 1))
 def test_spin_refuses_any_wait_past_its_bound(micros: int) -> None:
     for module_lib in (lib, short_lib):
-        assert module_lib.greeter_debug_spin(micros, ffi.NULL) == lib.GREETER_ERR_INVALID_ARGUMENT
+        status = ffi.new("GreeterStatus *")
+        module_lib.greeter_debug_spin(micros, status)
+        assert status.code == lib.GREETER_ERR_INVALID_ARGUMENT
+        lib.greeter_status_clear(status)
 
 
 # --- the rule of the set: bounded work, no lock a worker can hold --------------------------------
@@ -144,38 +158,39 @@ class ShortCall:
     constant_work: bool = False
 
 
-def _small_buffer() -> Any:
-    return ffi.new("char[]", lib.GREETER_SMALL_BUFFER_LEN)
+def _buffer() -> Any:
+    return ffi.new("char[]", BUFFER_LEN)
 
 
-SMALL_NAME_MAX = lib.GREETER_SMALL_BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
+NAME_MAX = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
 I32_MAX = 2**31 - 1
 
 # One entry per export of the short-call module; the test below fails for a missing one.
 SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
-    "greeter_add_numbers_checked": lambda: ShortCall(
+    "greeter_add_numbers": lambda: ShortCall(
         inputs=[(3, 5), (I32_MAX, I32_MAX), (-I32_MAX - 1, -1)], constant_work=True
     ),
-    "greeter_greet_small": lambda: ShortCall(
+    "greeter_greet_into": lambda: ShortCall(
         inputs=[
-            (b"World", 5, _small_buffer()),
-            (b"x" * SMALL_NAME_MAX, SMALL_NAME_MAX, _small_buffer()),
-            (b"\xff", 1, _small_buffer()),  # refused (UTF-8) with a message: still no lock
-            (b"a\0b", 3, _small_buffer()),
+            (b"World", 5, _buffer(), BUFFER_LEN),
+            (b"x" * NAME_MAX, NAME_MAX, _buffer(), BUFFER_LEN),
+            (b"\xff", 1, _buffer(), BUFFER_LEN),  # refused (UTF-8) with a message: no lock
+            (b"a\0b", 3, _buffer(), BUFFER_LEN),
         ],
         over_bound=[
-            (
-                (b"x" * (SMALL_NAME_MAX + 1), SMALL_NAME_MAX + 1, _small_buffer()),
-                -lib.GREETER_ERR_INVALID_ARGUMENT,
-            ),
-            # A bound checked before the name is read: a huge length is refused, never read.
-            ((b"x", 2**62, _small_buffer()), -lib.GREETER_ERR_INVALID_ARGUMENT),
+            # The bound is the caller's buffer: a name too long for it is not read, and the
+            # room it needs comes back, even for a length no buffer could hold.
+            ((b"x" * (NAME_MAX + 1), NAME_MAX + 1, _buffer(), BUFFER_LEN), BUFFER_LEN + 1),
+            ((b"x", 2**62, _buffer(), BUFFER_LEN), 2**62 + lib.GREETER_GREETING_EXTRA_BYTES),
         ],
     ),
     "greeter_debug_spin": lambda: ShortCall(
         inputs=[(0, ffi.NULL), (1000, ffi.new("GreeterStatus *"))],
         over_bound=[
-            ((lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, ffi.NULL), lib.GREETER_ERR_INVALID_ARGUMENT)
+            (
+                (lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, ffi.new("GreeterStatus *")),
+                lib.GREETER_ERR_INVALID_ARGUMENT,
+            )
         ],
     ),
 }
@@ -191,6 +206,9 @@ def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
     for args, refusal in calls:
         before = lib.greeter_debug_locks_taken()
         result = function(*args)
+        if result is None and refusal is not None:  # a void export reports in its status
+            result = args[-1].code
+            lib.greeter_status_clear(args[-1])
         taken = lib.greeter_debug_locks_taken() - before
         if taken:
             problems.append(f"{name}{args!r:.60} took {taken} pool/queue lock(s)")
@@ -211,9 +229,10 @@ def test_every_short_call_is_bounded_and_takes_no_lock(name: str) -> None:
 def test_the_rule_catches_an_export_that_takes_a_lock() -> None:
     # The probe is real: the pool's getters lock the pool, cancelling locks its task table. Put
     # in the short set, they would fail the test above.
-    for name in ["greeter_pool_threads", "greeter_task_cancel"]:
+    for name in ["greeter_pool_size", "greeter_task_cancel"]:
         function = getattr(lib, name)
-        args = () if name == "greeter_pool_threads" else (12345,)
+        status = ffi.new("GreeterStatus *")
+        args = (ffi.NULL, ffi.NULL, status) if name == "greeter_pool_size" else (12345, status)
         problems = rule_violations(name, function, ShortCall(inputs=[args], constant_work=True))
         assert any("lock" in p for p in problems), (name, problems)
 

@@ -59,9 +59,7 @@ def generated(ffi_build: ModuleType, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_the_set_is_the_marked_declarations_and_the_module_holds_it(names: list[str]) -> None:
-    assert {"greeter_add_numbers_checked", "greeter_greet_small", "greeter_debug_spin"} <= set(
-        names
-    )
+    assert {"greeter_add_numbers", "greeter_greet_into", "greeter_debug_spin"} <= set(names)
     assert sorted(dir(_greeter_cffi_short.lib)) == sorted(names)
 
 
@@ -114,9 +112,8 @@ def test_this_cffi_generates_what_the_check_expects(
 
 def _after_preamble(edit: Callable[[str], str]) -> Callable[[str], str]:
     def apply(c_source: str) -> str:
-        at = c_source.index("#endif\n", c_source.index("the short-call preamble"))
-        at = c_source.index("#endif\n", at + 1) + len("#endif\n")  # past the #error guards
-        at = c_source.index("#endif\n", at) + len("#endif\n")  # past the redefinitions
+        end = "/* greeter: end of the short-call preamble. */\n"
+        at = c_source.index(end) + len(end)
         return c_source[:at] + edit(c_source[at:])
 
     return apply
@@ -155,7 +152,7 @@ CFFI_CHANGES: dict[str, tuple[Callable[[str], str], str]] = {
                 "  Py_END_ALLOW_THREADS\n",
             )
         ),
-        "does not call greeter_greet_small inside the expected block",
+        "does not call greeter_greet_into inside the expected block",
     ),
     "a second bracket appears": (
         _after_preamble(lambda s: s.replace("(void)self;", "Py_BEGIN_ALLOW_THREADS (void)self;")),

@@ -11,10 +11,6 @@ use crate::error::{
 /// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
 pub const GREETER_GREETING_EXTRA_BYTES: usize = 8;
 
-/// What `greeter_add_numbers_checked` returns when the sum does not fit in an i32
-/// (`INT64_MAX`, which no i32 sum equals).
-pub const GREETER_ADD_OVERFLOWED: i64 = 9_223_372_036_854_775_807;
-
 /// The synchronous greeting: `Hello, {name}!`.
 pub fn greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -38,6 +34,20 @@ pub fn greeting_into(name: &str, buf: &mut [u8]) -> usize {
     len
 }
 
+/// The length of the synchronous greeting of a name of `name_len` bytes, refused when it would
+/// not fit in a slice (over `isize::MAX`).
+pub fn greeting_len(name_len: usize) -> Result<usize> {
+    name_len
+        .checked_add(GREETER_GREETING_EXTRA_BYTES)
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::new(
+                GREETER_ERR_INVALID_ARGUMENT,
+                format!("name length {name_len} exceeds isize::MAX"),
+            )
+        })
+}
+
 /// The asynchronous greeting: `Async Hello, {name}!`.
 pub fn async_greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -48,12 +58,6 @@ pub fn async_greeting(name: &str) -> String {
 pub fn checked_add(a: i32, b: i32) -> Result<i32> {
     a.checked_add(b)
         .ok_or_else(|| Error::new(GREETER_ERR_OVERFLOW, format!("{a} + {b} overflows i32")))
-}
-
-/// `a + b` when it fits in an i32, otherwise [`GREETER_ADD_OVERFLOWED`]: one comparison tells
-/// the caller which.
-pub fn add_or_overflowed(a: i32, b: i32) -> i64 {
-    a.checked_add(b).map_or(GREETER_ADD_OVERFLOWED, i64::from)
 }
 
 /// Greets a packed list of `count` names: the names' UTF-8 bytes joined by single NUL bytes
@@ -109,28 +113,29 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     Ok(needed)
 }
 
-/// Checks that `bytes` is a name greeter accepts: UTF-8 with no NUL byte, because every
-/// greeting is also handed out as a NUL-terminated C string.
-pub fn validate_name(bytes: &[u8]) -> Result<&str> {
-    let name = std::str::from_utf8(bytes).map_err(|e| {
+/// Checks that `bytes` is text greeter accepts: UTF-8 with no NUL byte, because every text it
+/// returns is also handed out as a NUL-terminated C string. `what` names the argument in the
+/// error message ("name").
+pub fn validate_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         Error::new(
             GREETER_ERR_INVALID_UTF8,
-            format!("name is not valid UTF-8: {e}"),
+            format!("{what} is not valid UTF-8: {e}"),
         )
     })?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(Error::new(
             GREETER_ERR_INTERIOR_NUL,
-            format!("name contains a NUL byte at offset {pos}"),
+            format!("{what} contains a NUL byte at offset {pos}"),
         ));
     }
-    Ok(name)
+    Ok(text)
 }
 
 /// Panics still to inject; see [`inject_panics`].
 static INJECTED_PANICS: AtomicU32 = AtomicU32::new(0);
 
-/// Diagnostic: makes the next `count` greetings (sync, async or seed) panic, so the panic
+/// Diagnostic: makes the next `count` greetings (sync, async or tutorial-compatible) panic, so the panic
 /// paths can be exercised end to end in a release build. Returns the previous count.
 pub fn inject_panics(count: u32) -> u32 {
     INJECTED_PANICS.swap(count, Ordering::SeqCst)
@@ -242,15 +247,6 @@ mod tests {
     }
 
     #[test]
-    fn add_or_overflowed_is_one_comparison() {
-        assert_eq!(add_or_overflowed(3, 5), 8);
-        assert_eq!(add_or_overflowed(i32::MAX, 0), i64::from(i32::MAX));
-        assert_eq!(add_or_overflowed(i32::MIN, 0), i64::from(i32::MIN));
-        assert_eq!(add_or_overflowed(i32::MAX, 1), GREETER_ADD_OVERFLOWED);
-        assert_eq!(add_or_overflowed(i32::MIN, -1), GREETER_ADD_OVERFLOWED);
-    }
-
-    #[test]
     fn add_checks_overflow() {
         assert_eq!(checked_add(3, 5), Ok(8));
         assert_eq!(checked_add(i32::MAX, 0), Ok(i32::MAX));
@@ -263,14 +259,14 @@ mod tests {
     }
 
     #[test]
-    fn names_are_validated() {
-        assert_eq!(validate_name(b"Alice"), Ok("Alice"));
-        assert_eq!(validate_name(b"").unwrap(), "");
+    fn texts_are_validated() {
+        assert_eq!(validate_text(b"Alice", "name"), Ok("Alice"));
+        assert_eq!(validate_text(b"", "name").unwrap(), "");
         assert_eq!(
-            validate_name(b"a\xffb").unwrap_err().code,
+            validate_text(b"a\xffb", "name").unwrap_err().code,
             GREETER_ERR_INVALID_UTF8
         );
-        let e = validate_name(b"ab\0c").unwrap_err();
+        let e = validate_text(b"ab\0c", "name").unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(e.message, "name contains a NUL byte at offset 2");
     }
