@@ -155,13 +155,14 @@ impl Template {
         self.literal_len
     }
 
-    /// The exact length in bytes of the greeting for a name of `name_len` bytes, or `None`
-    /// when it exceeds `isize::MAX` (no buffer can hold it).
-    pub fn rendered_len(&self, name_len: usize) -> Option<usize> {
+    /// The exact length in bytes of the greeting for a name of `name_len` bytes; an error when
+    /// it exceeds `isize::MAX` (no buffer can hold it).
+    pub fn rendered_len(&self, name_len: usize) -> Result<usize> {
         self.placeholders()
-            .checked_mul(name_len)?
-            .checked_add(self.literal_len())
+            .checked_mul(name_len)
+            .and_then(|n| n.checked_add(self.literal_len()))
             .filter(|&n| n <= isize::MAX as usize)
+            .ok_or_else(too_long)
     }
 
     /// The greeting for `name`.
@@ -180,7 +181,7 @@ impl Template {
     /// way (nothing is written when it does not fit). Fails only when the greeting would be
     /// longer than any buffer can be (`isize::MAX` bytes).
     pub fn render_into(&self, name: &str, buf: &mut [u8]) -> Result<usize> {
-        let len = self.rendered_len(name.len()).ok_or_else(too_long)?;
+        let len = self.rendered_len(name.len())?;
         if len <= buf.len() {
             let written = self.write(name.as_bytes(), buf);
             debug_assert_eq!(written, len);
@@ -472,13 +473,14 @@ mod tests {
         let mut small = [9u8; 6];
         assert_eq!(t.render_into("ab", &mut small), Ok(7));
         assert_eq!(small, [9u8; 6], "nothing is written when it does not fit");
-        assert_eq!(t.rendered_len(usize::MAX), None);
+        assert!(t.rendered_len(usize::MAX).is_err());
         assert_eq!(
             t.rendered_len(isize::MAX as usize / 2 - 1),
-            Some(isize::MAX as usize)
+            Ok(isize::MAX as usize)
         );
-        assert_eq!(t.rendered_len(isize::MAX as usize / 2), None);
-        assert_eq!(t.rendered_len(10), Some(23));
+        let e = t.rendered_len(isize::MAX as usize / 2).unwrap_err();
+        assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
+        assert_eq!(t.rendered_len(10), Ok(23));
     }
 
     #[test]
@@ -591,7 +593,7 @@ mod proptests {
         for name in names {
             let want = pieces.join(name.as_str());
             prop_assert_eq!(t.render(name), want.clone());
-            prop_assert_eq!(t.rendered_len(name.len()), Some(want.len()));
+            prop_assert_eq!(t.rendered_len(name.len()), Ok(want.len()));
             let mut buf = vec![0xa5u8; want.len() + 3];
             prop_assert_eq!(t.render_into(name, &mut buf), Ok(want.len()));
             prop_assert_eq!(&buf[..want.len()], want.as_bytes());
