@@ -15,8 +15,10 @@ interpreter can never receive a call from a worker.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import atexit
+import importlib
 import os
 import threading
 import weakref
@@ -90,12 +92,16 @@ class _LoopCompletions:
         of the pool, one wake-up per idle worker) instead of one call per request."""
         self.flush_handle = None
         pending, self.pending = self.pending, []
-        groups: dict[_Submitter, list[_Request]] = {}
-        for r in pending:
-            if not r[1].done():  # cancelled before submit: dropped
-                groups.setdefault(r[3], []).append(r)
+        live = [r for r in pending if not r[1].done()]  # cancelled before submit: dropped
+        submitters = {r[3] for r in live}
+        if len(submitters) == 1:  # the usual case: one asynchronous function this iteration
+            todo = [(submitters.pop(), live)]
+        else:
+            groups: dict[_Submitter, list[_Request]] = {s: [] for s in submitters}
+            for r in live:
+                groups[r[3]].append(r)
+            todo = list(groups.items())
         waiting = self.waiting
-        todo = list(groups.items())
         for i, (submitter, live) in enumerate(todo):
             while live:
                 names = [r[0] for r in live]
@@ -226,7 +232,8 @@ def async_function(
 def shutdown() -> None:
     """Stops the worker pool: tasks not started fail with PoolShutDownError on their awaiting
     task, running ones finish, the workers are joined. ``configure_pool()`` starts it again.
-    Registered with atexit, so an interpreter exiting with work in flight ends cleanly."""
+    The main interpreter's exit calls it, so a process exiting with work in flight ends
+    cleanly."""
     _native.pool_shutdown()
 
 
@@ -254,5 +261,32 @@ def _forget_after_fork() -> None:
     _registry.clear()
 
 
-atexit.register(shutdown)
-os.register_at_fork(after_in_child=_forget_after_fork)
+def _in_main_interpreter() -> bool:
+    is_main = getattr(_thread, "_is_main_interpreter", None)  # CPython 3.12 and later
+    if is_main is not None:
+        return bool(is_main())
+    interpreters = importlib.import_module("_xxsubinterpreters")  # CPython 3.11
+    return bool(interpreters.get_current() == interpreters.get_main())
+
+
+def _at_exit() -> None:
+    """This interpreter is exiting. Each interpreter runs its own exit hooks, but the pool
+    serves the whole process: only the main interpreter's exit stops it. A sub-interpreter's
+    exit releases the queues of its own loops that are not running (their Rust tasks are
+    cancelled), and leaves the pool to the other interpreters."""
+    if _in_main_interpreter():
+        shutdown()
+        return
+    with _registry_lock:
+        for loop, completions in list(_registry.items()):
+            if not loop.is_running():
+                completions.close()
+                del _registry[loop]
+
+
+# importlib.reload (as autoreloaders do) runs this module again in the same namespace: the
+# hooks are registered once per interpreter, as wrappers calling the current definitions.
+if "_hooks_registered" not in globals():
+    _hooks_registered = True
+    atexit.register(lambda: _at_exit())
+    os.register_at_fork(after_in_child=lambda: _forget_after_fork())

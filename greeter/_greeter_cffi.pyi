@@ -208,7 +208,7 @@ class Lib:
         lens: CData,
         count: int,
         queue: CData,
-        first_id: CData,
+        first: CData,
         status: CData,
         /,
     ) -> int: ...

@@ -40,7 +40,8 @@ class RustPanicError(GreeterError):
 
 
 class PoolShutDownError(GreeterError, RuntimeError):
-    """The worker pool is shut down, or shut down before the task started."""
+    """The worker pool is shut down, or shut down before the task started, or the event loop's
+    completion queue was closed."""
 
 
 class QueueFullError(GreeterError, RuntimeError):

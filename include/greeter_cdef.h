@@ -277,8 +277,7 @@ size_t greeter_greet_many(const char *names,
 // The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
 // `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
 // them, or fewer when the pool's queue has room for fewer (submit the rest later), and
-// stores their first task id in `*first_id`; the `i`-th accepted name has id
-// `*first_id + i`. Every accepted id gets exactly one completion. A name that is not valid
+// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`. Every accepted id gets exactly one completion. A name that is not valid
 // UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
 // at once. On failure returns 0 and sets `status`: `GREETER_ERR_QUEUE_FULL` (none fits:
 // retry after some complete), `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`,
@@ -288,12 +287,12 @@ size_t greeter_greet_many(const char *names,
 // # Safety
 // `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
 // readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live queue
-// handle; `first_id` and `status` are NULL or valid for writes.
+// handle; `first` and `status` are NULL or valid for writes.
 size_t greeter_greet_submit(const char *names,
                             const size_t *lens,
                             size_t count,
                             const struct GreeterCompletionQueue *queue,
-                            uint64_t *first_id,
+                            uint64_t *first,
                             struct GreeterStatus *status);
 
 // Parses the template `text` (`text_len` bytes of UTF-8, borrowed for the call) and returns

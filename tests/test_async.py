@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _native
+from greeter import _aio, _native
+from greeter._greeter_cffi import lib as cffi_lib
 
 # Every async test ends with no greeter string left alive.
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -281,3 +282,16 @@ def test_cancelled_before_its_batch_is_submitted_is_never_submitted() -> None:
     done, left = asyncio.run(main())
     assert done == [f"Async Hello, n{i}!" for i in range(1, 100, 2)]
     assert left == 0
+
+
+def test_several_async_functions_in_one_loop_iteration_each_get_their_results() -> None:
+    # Each asynchronous function is one submit export; the calls of one iteration are grouped
+    # by function, one call into Rust per group, completions through the one queue.
+    other = _aio.async_function(cffi_lib.greeter_greet_submit)
+
+    async def main() -> list[str]:
+        calls = [(greeter.greet_async if i % 3 else other)(f"n{i}") for i in range(300)]
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(main()) == [f"Async Hello, n{i}!" for i in range(300)]
+    assert other.__name__ == "greet_async"

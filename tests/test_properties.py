@@ -400,11 +400,13 @@ class TestRawNumbers:
             assert take_status(status) == lib.GREETER_OK
 
 
-def submit(queue: Any, names: list[bytes], status: Any) -> tuple[int, int]:
-    """``greeter_greet_submit`` of packed ``names``: (first id, accepted)."""
+def submit(
+    queue: Any, names: list[bytes], status: Any, export: Any = lib.greeter_greet_submit
+) -> tuple[int, int]:
+    """A submit export (``greeter_greet_submit``) on packed ``names``: (first id, accepted)."""
     first = ffi.new("uint64_t *")
     lens = ffi.new("size_t[]", [len(n) for n in names])
-    n = lib.greeter_greet_submit(b"".join(names), lens, len(names), queue, first, status)
+    n = export(b"".join(names), lens, len(names), queue, first, status)
     return int(first[0]), int(n)
 
 

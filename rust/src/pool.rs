@@ -156,10 +156,7 @@ impl CompletionQueue {
     /// `fits` accepts the next one; returns how many are still waiting. Wake-ups are consumed
     /// as by [`CompletionQueue::drain_into`].
     pub fn drain_while(
-        &self,
-        out: &mut Vec<Completion>,
-        max: usize,
-        mut fits: impl FnMut(&Completion) -> bool,
+        &self, out: &mut Vec<Completion>, max: usize, mut fits: impl FnMut(&Completion) -> bool,
     ) -> usize {
         let mut state = lock(&self.state);
         let mut moved = 0;
@@ -362,9 +359,7 @@ impl Pool {
     /// its id, and its error is delivered to `queue` at once, so every id gets one completion.
     /// Fails when the pool is shut down, or when not even one task fits (queue full).
     pub fn submit_many(
-        &self,
-        jobs: Vec<Result<Job>>,
-        queue: &Arc<CompletionQueue>,
+        &self, jobs: Vec<Result<Job>>, queue: &Arc<CompletionQueue>,
     ) -> Result<(u64, usize)> {
         let mut state = lock(&self.shared.state);
         if state.shutting_down {

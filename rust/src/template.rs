@@ -585,9 +585,7 @@ mod proptests {
     }
 
     fn check_renders(
-        t: &Template,
-        pieces: &[String],
-        names: &[String],
+        t: &Template, pieces: &[String], names: &[String],
     ) -> std::result::Result<(), TestCaseError> {
         prop_assert_eq!(t.placeholders(), pieces.len() - 1);
         for name in names {

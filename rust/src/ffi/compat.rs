@@ -89,8 +89,7 @@ pub unsafe extern "C" fn free_string(ptr: *mut c_char) {
 /// thread until it has been called.
 #[no_mangle]
 pub unsafe extern "C" fn async_greet(
-    name: *const c_char,
-    callback: Option<extern "C" fn(*mut c_char)>,
+    name: *const c_char, callback: Option<extern "C" fn(*mut c_char)>,
 ) {
     // SAFETY: a NULL status; `name` and `callback` as this function's contract states.
     unsafe {

@@ -6,8 +6,8 @@
 use std::ffi::c_char;
 
 use crate::ffi::guard::{guard, GreeterStatus, ThreadStatus};
-use crate::ffi::tasks::{job, submit_each, GreeterCompletionQueue};
-use crate::ffi::types::{buffer_out, bytes_in, string_out, text_in};
+use crate::ffi::tasks::{submit, GreeterCompletionQueue};
+use crate::ffi::types::{buffer_out, bytes_in, map_text, text_in};
 use crate::greeting::{
     async_greeting, checked_add, greet_many_into, greeting, greeting_into, greeting_len,
 };
@@ -38,20 +38,10 @@ pub extern "C" fn greeter_add_numbers(a: i32, b: i32) -> i64 {
 /// writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greet(
-    name: *const c_char,
-    name_len: usize,
-    out_len: *mut usize,
-    status: *mut GreeterStatus,
+    name: *const c_char, name_len: usize, out_len: *mut usize, status: *mut GreeterStatus,
 ) -> *mut c_char {
     // SAFETY: the pointers are as this function's contract states.
-    unsafe {
-        guard(status, || {
-            Ok(string_out(
-                greeting(text_in(name, name_len, "name")?),
-                out_len,
-            ))
-        })
-    }
+    unsafe { guard(status, || map_text(name, name_len, out_len, greeting)) }
 }
 
 /// Writes `Hello, {name}!` into the caller's buffer `out` of `out_len` bytes (no NUL is
@@ -73,10 +63,7 @@ pub unsafe extern "C" fn greeter_greet(
 /// bytes and does not overlap `name`.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greet_into(
-    name: *const c_char,
-    name_len: usize,
-    out: *mut c_char,
-    out_len: usize,
+    name: *const c_char, name_len: usize, out: *mut c_char, out_len: usize,
 ) -> i64 {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
@@ -113,11 +100,7 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// bytes and does not overlap `names`; `status` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greet_many(
-    names: *const c_char,
-    names_len: usize,
-    count: usize,
-    out: *mut c_char,
-    out_len: usize,
+    names: *const c_char, names_len: usize, count: usize, out: *mut c_char, out_len: usize,
     status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
@@ -136,8 +119,7 @@ pub unsafe extern "C" fn greeter_greet_many(
 /// The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
 /// `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
 /// them, or fewer when the pool's queue has room for fewer (submit the rest later), and
-/// stores their first task id in `*first_id`; the `i`-th accepted name has id
-/// `*first_id + i`. Every accepted id gets exactly one completion. A name that is not valid
+/// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`. Every accepted id gets exactly one completion. A name that is not valid
 /// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
 /// at once. On failure returns 0 and sets `status`: `GREETER_ERR_QUEUE_FULL` (none fits:
 /// retry after some complete), `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`,
@@ -147,22 +129,16 @@ pub unsafe extern "C" fn greeter_greet_many(
 /// # Safety
 /// `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
 /// readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live queue
-/// handle; `first_id` and `status` are NULL or valid for writes.
+/// handle; `first` and `status` are NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greet_submit(
-    names: *const c_char,
-    lens: *const usize,
-    count: usize,
-    queue: *const GreeterCompletionQueue,
-    first_id: *mut u64,
-    status: *mut GreeterStatus,
+    names: *const c_char, lens: *const usize, count: usize, queue: *const GreeterCompletionQueue,
+    first: *mut u64, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            submit_each(names, lens, count, queue, first_id, |name| {
-                job(name, async_greeting)
-            })
+            submit(names, lens, count, queue, first, async_greeting)
         })
     }
 }

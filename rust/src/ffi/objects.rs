@@ -8,7 +8,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use crate::ffi::guard::{guard, GreeterStatus, ThreadStatus};
-use crate::ffi::tasks::{submit_each, GreeterCompletionQueue};
+use crate::ffi::tasks::{submit, GreeterCompletionQueue};
 use crate::ffi::types::{
     buffer_out, bytes_in, handle_free, handle_in, handle_out, text_in, Handle,
 };
@@ -47,9 +47,7 @@ impl Handle for GreeterGreeter {
 /// `text` is NULL or readable for `text_len` bytes; `status` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greeter_new(
-    text: *const c_char,
-    text_len: usize,
-    status: *mut GreeterStatus,
+    text: *const c_char, text_len: usize, status: *mut GreeterStatus,
 ) -> *mut GreeterGreeter {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
@@ -99,10 +97,7 @@ pub unsafe extern "C" fn greeter_greeter_free(greeter: *mut GreeterGreeter) {
 /// `out` is NULL or writable for `out_len` bytes and does not overlap `name`.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greeter_greet_into(
-    greeter: *const GreeterGreeter,
-    name: *const c_char,
-    name_len: usize,
-    out: *mut c_char,
+    greeter: *const GreeterGreeter, name: *const c_char, name_len: usize, out: *mut c_char,
     out_len: usize,
 ) -> i64 {
     // SAFETY: the pointers are as this function's contract states.
@@ -138,13 +133,8 @@ pub unsafe extern "C" fn greeter_greeter_greet_into(
 /// is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greeter_greet_many(
-    greeter: *const GreeterGreeter,
-    names: *const c_char,
-    names_len: usize,
-    count: usize,
-    out: *mut c_char,
-    out_len: usize,
-    status: *mut GreeterStatus,
+    greeter: *const GreeterGreeter, names: *const c_char, names_len: usize, count: usize,
+    out: *mut c_char, out_len: usize, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
@@ -167,23 +157,18 @@ pub unsafe extern "C" fn greeter_greeter_greet_many(
 /// `greeter_greet_submit`.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greeter_greet_submit(
-    greeter: *const GreeterGreeter,
-    names: *const c_char,
-    lens: *const usize,
-    count: usize,
-    queue: *const GreeterCompletionQueue,
-    first_id: *mut u64,
-    status: *mut GreeterStatus,
+    greeter: *const GreeterGreeter, names: *const c_char, lens: *const usize, count: usize,
+    queue: *const GreeterCompletionQueue, first_id: *mut u64, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            let greeter = handle_in(greeter, "greeter")?;
-            submit_each(names, lens, count, queue, first_id, |name| {
-                let (template, name) = (Arc::clone(&greeter), name.to_owned());
-                // The job owns its reference: it is dropped when the job ends, before its
-                // completion is delivered.
-                Box::new(move || Ok(template.render(&name)))
+            let borrowed = handle_in(greeter, "greeter")?;
+            let greeter: Arc<Counted<Template>> = Arc::clone(&borrowed);
+            // Each job gets a clone of this closure, and so a reference of its own, dropped
+            // when the job ends, before its completion is delivered.
+            submit(names, lens, count, queue, first_id, move |name| {
+                greeter.render(name)
             })
         })
     }

@@ -1,9 +1,10 @@
 //! Asynchronous calls: the worker pool, completion queues, task cancellation, and
-//! [`submit_each`], the body of every `_submit` export.
+//! [`submit`], the body of every `_submit` export.
 //!
-//! An asynchronous variant of a function is one export that hands [`submit_each`] a way to
-//! turn one input text into a [`Job`]; the pool runs it on a worker and the completion (text
-//! or error) reaches the caller's queue like every other. See `greeter_greet_submit`.
+//! An asynchronous variant of a function is one export that hands [`submit`] the function (or
+//! a closure) to run on each input text; the pool runs it on a worker as a [`Job`] and the
+//! completion (text or error) reaches the caller's queue like every other. See
+//! `greeter_greet_submit`.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -33,27 +34,19 @@ impl Handle for GreeterCompletionQueue {
     type Inner = CompletionQueue;
 }
 
-/// A job that runs `work` on a copy of `text`: the usual job of a `_submit` export.
-pub fn job(text: &str, work: fn(&str) -> String) -> Job {
-    let text = text.to_owned();
-    Box::new(move || Ok(work(&text)))
-}
-
-/// Queues one job per packed input text for `queue`, under one lock of the pool, and returns
-/// how many were accepted (ids `*first_id..`); a text that is not valid UTF-8 or holds NUL
-/// takes its id and completes with its error at once. The body of every `_submit` export:
-/// `make_job` turns one borrowed text into the job that owns what it needs.
+/// Queues `work` on each packed input text for `queue`, under one lock of the pool, and
+/// returns how many were accepted (ids `*first..`); a text that is not valid UTF-8 or holds NUL
+/// takes its id and completes with its error at once. The body of every `_submit` export.
+///
+/// Each job owns a copy of its text and of `work`: a function, or a closure that holds what it
+/// needs (an `Arc` of a handle's value, for a method), since it runs later on a worker.
 ///
 /// # Safety
-/// `names`, `lens`, `count` as for [`texts_in`]; `queue` as for [`handle_in`]; `first_id` as
-/// for [`value_out`].
-pub unsafe fn submit_each(
-    names: *const c_char,
-    lens: *const usize,
-    count: usize,
-    queue: *const GreeterCompletionQueue,
-    first_id: *mut u64,
-    make_job: impl Fn(&str) -> Job,
+/// `names`, `lens`, `count` as for [`texts_in`]; `queue` as for [`handle_in`]; `first` as for
+/// [`value_out`].
+pub unsafe fn submit(
+    names: *const c_char, lens: *const usize, count: usize, queue: *const GreeterCompletionQueue,
+    first: *mut u64, work: impl Fn(&str) -> String + Clone + Send + 'static,
 ) -> Result<usize> {
     // SAFETY: forwarded from this function's contract.
     let queue = unsafe { handle_in(queue, "queue") }?;
@@ -62,10 +55,14 @@ pub unsafe fn submit_each(
     if texts.is_empty() {
         return Ok(0);
     }
-    let jobs = texts.into_iter().map(|t| t.map(&make_job)).collect();
-    let (first, accepted) = global::get()?.submit_many(jobs, &queue)?;
+    let job = |text: &str| -> Job {
+        let (text, work) = (text.to_owned(), work.clone());
+        Box::new(move || Ok(work(&text)))
+    };
+    let jobs = texts.into_iter().map(|t| t.map(job)).collect();
+    let (first_id, accepted) = global::get()?.submit_many(jobs, &queue)?;
     // SAFETY: forwarded from this function's contract.
-    unsafe { value_out(first_id, first) };
+    unsafe { value_out(first, first_id) };
     Ok(accepted)
 }
 
@@ -79,9 +76,7 @@ pub unsafe fn submit_each(
 /// `status` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_pool_configure(
-    threads: usize,
-    queue_capacity: usize,
-    status: *mut GreeterStatus,
+    threads: usize, queue_capacity: usize, status: *mut GreeterStatus,
 ) {
     // SAFETY: `status` is as this function's contract states.
     unsafe { guard(status, || global::configure(threads, queue_capacity)) }
@@ -112,9 +107,7 @@ pub unsafe extern "C" fn greeter_pool_shutdown(status: *mut GreeterStatus) {
 /// `threads`, `queue_capacity` and `status` are NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_pool_size(
-    threads: *mut usize,
-    queue_capacity: *mut usize,
-    status: *mut GreeterStatus,
+    threads: *mut usize, queue_capacity: *mut usize, status: *mut GreeterStatus,
 ) {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
@@ -172,8 +165,7 @@ fn new_queue() -> Result<CompletionQueue> {
 /// `queue` is NULL or a live queue handle; `status` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_queue_fd(
-    queue: *const GreeterCompletionQueue,
-    status: *mut GreeterStatus,
+    queue: *const GreeterCompletionQueue, status: *mut GreeterStatus,
 ) -> i32 {
     // SAFETY: the pointers are as this function's contract states.
     unsafe { guard(status, || Ok(handle_in(queue, "queue")?.fd())) }
@@ -199,14 +191,8 @@ pub unsafe extern "C" fn greeter_queue_fd(
 /// `text_used`, `remaining` and `status` are NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_queue_drain(
-    queue: *const GreeterCompletionQueue,
-    ids: *mut u64,
-    codes: *mut GreeterCode,
-    capacity: usize,
-    text: *mut c_char,
-    text_len: usize,
-    text_used: *mut usize,
-    remaining: *mut usize,
+    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, capacity: usize,
+    text: *mut c_char, text_len: usize, text_used: *mut usize, remaining: *mut usize,
     status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
@@ -255,10 +241,7 @@ struct Drained {
 
 /// Moves completions from `queue` into the flat arrays of `greeter_queue_drain`.
 fn drain_packed(
-    queue: &CompletionQueue,
-    ids: &mut [u64],
-    codes: &mut [GreeterCode],
-    text: &mut [u8],
+    queue: &CompletionQueue, ids: &mut [u64], codes: &mut [GreeterCode], text: &mut [u8],
 ) -> Drained {
     let mut batch = Vec::with_capacity(ids.len().min(1024));
     let mut used = 0usize;

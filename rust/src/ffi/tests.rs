@@ -518,9 +518,7 @@ fn greet_many_fills_the_callers_buffer() {
 /// # Safety
 /// `queue` is a live queue handle.
 unsafe fn drain(
-    queue: *const GreeterCompletionQueue,
-    count: usize,
-    text_len: usize,
+    queue: *const GreeterCompletionQueue, count: usize, text_len: usize,
 ) -> Vec<(u64, i32, String)> {
     let mut status = new_status();
     let mut ids = [0u64; 8];

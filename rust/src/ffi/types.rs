@@ -8,6 +8,7 @@
 //! | caller's buffer out: `char *p, size_t len` | `&mut [u8]` | [`buffer_out`] |
 //! | caller's array out: `T *p, size_t count` | `&mut [T]` | [`slice_out`] |
 //! | owned string out: `char *`, freed by `greeter_string_free` | `String` | [`string_out`], [`string_free`] |
+//! | text in, new string out (the usual text function) | `fn(&str) -> String` | [`map_text`] |
 //! | scalar out: `T *` (NULL: not wanted) | `T` | [`value_out`] |
 //! | opaque reference-counted handle: `GreeterX *` | `Arc<X>` | [`handle_out`], [`handle_in`], [`handle_free`] |
 //!
@@ -77,9 +78,7 @@ pub unsafe fn text_in<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<
 /// When `count` is not 0, `lens` is NULL or readable for `count` lengths, and `ptr` is NULL or
 /// readable for their sum; both stay valid and unmodified for `'a`.
 pub unsafe fn texts_in<'a>(
-    ptr: *const c_char,
-    lens: *const usize,
-    count: usize,
+    ptr: *const c_char, lens: *const usize, count: usize,
 ) -> Result<Vec<Result<&'a str>>> {
     if count == 0 {
         return Ok(Vec::new());
@@ -155,6 +154,18 @@ pub unsafe fn string_out(s: String, len_out: *mut usize) -> *mut c_char {
     // SAFETY: forwarded from this function's contract.
     unsafe { value_out(len_out, len) };
     c.into_raw()
+}
+
+/// The body of an export that maps a text to a new string (`greeter_greet`): `work` on the
+/// borrowed text at `ptr`, its result handed out as by [`string_out`].
+///
+/// # Safety
+/// As for [`text_in`] and [`string_out`].
+pub unsafe fn map_text(
+    ptr: *const c_char, len: usize, len_out: *mut usize, work: impl FnOnce(&str) -> String,
+) -> Result<*mut c_char> {
+    // SAFETY: forwarded from this function's contract.
+    Ok(unsafe { string_out(work(text_in(ptr, len, "name")?), len_out) })
 }
 
 /// Takes back a string made by [`string_out`] and frees it. NULL is accepted and ignored.
