@@ -178,6 +178,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "greet": greeter.greet,
         "greeting": greeter.greeting,
         "greet_many": greeter.greet_many,
+        "g": greeter.Greeter("Hello, {name}!"),  # the default template, as an object
         "lib": api_lib,
         "ffi": api_ffi,
         "raw_add": api_lib.greeter_add_numbers,
@@ -224,6 +225,7 @@ def _cases() -> list[Case]:
         Case(GROUP_GREET, "C API extension, pure C (floor)", "f_greet(name)", role="floor"),
         Case(GROUP_GREET, "C API extension calling Rust", "f_rust_greet(name)"),
         Case(GROUP_GREET, "greeter.greet", "greet(name)"),
+        Case(GROUP_GREET, 'greeter.Greeter("Hello, {name}!").greet', "g.greet(name)"),
         Case(
             GROUP_GREET,
             "greeter.greeting() -> .value -> close()",
@@ -252,6 +254,7 @@ def _cases() -> list[Case]:
             role="ctypes",
         ),
         Case(GROUP_MANY, "greeter.greet_many", "greet_many(names)", per=MANY),
+        Case(GROUP_MANY, "greeter.Greeter.greet_many", "g.greet_many(names)", per=MANY),
         Case(
             GROUP_MANY, "[greeter.greet(n) for n in names]", "[greet(n) for n in names]", per=MANY
         ),
@@ -415,6 +418,12 @@ def _paired(a: list[float], b: list[float], scale: float = 1.0) -> float:
     return statistics.median(x / y * scale for x, y in zip(a, b, strict=True))
 
 
+def _paired_excess(a: list[float], b: list[float], unit: list[float]) -> float:
+    """The median over rounds of (a[r] - b[r]) / unit[r]: how many ``unit``s ``a`` costs more
+    than ``b``, all three timed in the same round."""
+    return statistics.median((x - y) / u for x, y, u in zip(a, b, unit, strict=True))
+
+
 def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Ratio]:
     """greeter's calls against the floor, the raw binding and ctypes (below 1: greeter faster,
     except for speedups, where above 1 is greeter faster)."""
@@ -430,6 +439,9 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
     floor_greet = _find(cases, GROUP_GREET, "floor").values
     ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
+    object_greet = get(GROUP_GREET, 'greeter.Greeter("Hello, {name}!").greet')
+    object_many = get(GROUP_MANY, "greeter.Greeter.greet_many")
+    bare_call = _find(cases, GROUP_CALL, "raw").values
     return [
         Ratio("add_numbers / raw cffi greeter_add_numbers (time)", _paired(add, raw_add)),
         Ratio("greet / C API floor greet (time)", _paired(greet, floor_greet)),
@@ -447,6 +459,12 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
             "greet_async / asyncio.to_thread(greet), completions/s",
             _paired(ours.rates, theirs.rates),
         ),
+        Ratio("Greeter.greet / greet (time)", _paired(object_greet, greet)),
+        Ratio(
+            "Greeter.greet - greet, in bare cffi calls (time)",
+            _paired_excess(object_greet, greet, bare_call),
+        ),
+        Ratio("Greeter.greet_many / greet_many, per name (time)", _paired(object_many, many)),
     ]
 
 

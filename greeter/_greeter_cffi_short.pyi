@@ -31,5 +31,14 @@ class Lib:
         out_len: int,
         /,
     ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_into(
+        greeter: CData,
+        name: CData | bytes,
+        name_len: int,
+        out: CData,
+        out_len: int,
+        /,
+    ) -> int: ...
 
 lib: Lib

@@ -11,6 +11,7 @@ use crate::ffi::compat::*;
 use crate::ffi::diagnostics::*;
 use crate::ffi::greet::*;
 use crate::ffi::guard::{panic_in_next_guard, GreeterStatus, ThreadStatus, GREETER_FAILED};
+use crate::ffi::objects::*;
 use crate::ffi::tasks::*;
 use crate::greeting::{inject_panics, tests_serial};
 
@@ -36,6 +37,7 @@ fn export_bodies() -> Vec<(String, String)> {
         include_str!("compat.rs"),
         include_str!("diagnostics.rs"),
         include_str!("greet.rs"),
+        include_str!("objects.rs"),
         include_str!("tasks.rs"),
     ];
     let mut found = Vec::new();
@@ -272,6 +274,46 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 "greeter_greet_submit",
                 Status,
                 Box::new(|s| greeter_greet_submit(null(), null(), 0, null(), null_mut(), s) == 0),
+            ),
+            (
+                "greeter_greeter_new",
+                Status,
+                Box::new(|s| greeter_greeter_new(null(), 0, s).is_null()),
+            ),
+            (
+                "greeter_greeter_free",
+                ValueOnly,
+                Box::new(|_| {
+                    greeter_greeter_free(null_mut());
+                    true
+                }),
+            ),
+            (
+                "greeter_greeter_greet_into",
+                Thread,
+                Box::new(|_| {
+                    greeter_greeter_greet_into(null(), null(), 0, null_mut(), 0) == GREETER_FAILED
+                }),
+            ),
+            (
+                "greeter_greeter_greet_many",
+                Status,
+                Box::new(|s| {
+                    greeter_greeter_greet_many(null(), null(), 0, 0, null_mut(), 0, s) == 0
+                }),
+            ),
+            (
+                "greeter_greeter_greet_submit",
+                Status,
+                Box::new(|s| {
+                    let (first, queue) = (null_mut(), null());
+                    greeter_greeter_greet_submit(null(), null(), null(), 0, queue, first, s) == 0
+                }),
+            ),
+            (
+                "greeter_live_objects",
+                ValueOnly,
+                Box::new(|_| greeter_live_objects() == GREETER_FAILED),
             ),
             (
                 "greeter_pool_configure",
