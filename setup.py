@@ -200,6 +200,9 @@ class BuildRustThenCffi(build_ext):
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise SetupError(f"{DIST}: cargo build failed; see its output above")
         write_version_file(VERSION_FILE)
+        if ZIG_GLIBC:
+            # Objects and extensions left in build/ by the host compiler must not be reused.
+            self.force = True
         super().run()  # cffi generates the C source, then build_extensions() below
         package_dir = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
         self.ship_native_files(package_dir)

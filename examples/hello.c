@@ -1,5 +1,6 @@
 /*
- * greeter's C ABI from C (this file is also valid C++: extern "C" in the header does the rest).
+ * greeter's C ABI from C (C89 or later; this file is also valid C++, where the header's
+ * extern "C" block does the rest).
  *
  * Build and run against the library the installed Python package ships:
  *
@@ -10,7 +11,8 @@
  *   ./hello
  *
  * -lgreeter links libgreeter.so; the rpath lets ./hello find it at run time (or set
- * LD_LIBRARY_PATH instead). A C++ compiler takes the same line with -std=c++11.
+ * LD_LIBRARY_PATH instead). -std=c89 works too, and a C++ compiler takes the same line with
+ * -std=c++11.
  */
 #include <stdio.h>
 
@@ -44,7 +46,6 @@ int main(void) {
         greeter_status_clear(&status); /* frees the message */
     }
 
-    printf("library %s, live strings %lld\n", greeter_version(),
-           (long long)greeter_live_strings());
+    printf("library %s, live strings %ld\n", greeter_version(), (long)greeter_live_strings());
     return greeter_live_strings() == 0 ? 0 : 1;
 }

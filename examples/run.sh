@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every example against the installed greeter and checks its exact output; the C example is
-# built with the compile and link line hello.c documents, as C99 and as C++, warnings as errors
-# (so the public header is checked too: C99 -Wall -Wextra -pedantic, and extern "C" for C++).
+# built with the compile and link line hello.c documents, as C89, C99 and C++, warnings as
+# errors (so the public header is checked too: -Wall -Wextra -pedantic, and extern "C" for C++).
 #   PYTHON=.venv/bin/python examples/run.sh        (make examples)
 set -euo pipefail
 here=$(dirname "$0")
@@ -44,11 +44,13 @@ EOT
 
 INC=$("$PYTHON" -c 'import greeter; print(greeter.include_dir())')
 LIB=$("$PYTHON" -c 'import greeter; print(greeter.library_path().parent)')
-"$CC" -std=c99 -Wall -Wextra -pedantic -Werror -I"$INC" "$here/hello.c" \
-  -L"$LIB" -lgreeter -Wl,-rpath,"$LIB" -o "$out/hello"
+for std in c89 c99; do
+  "$CC" -std=$std -Wall -Wextra -pedantic -Werror -I"$INC" "$here/hello.c" \
+    -L"$LIB" -lgreeter -Wl,-rpath,"$LIB" -o "$out/hello-$std"
+done
 "$CXX" -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror -I"$INC" "$here/hello.c" \
   -L"$LIB" -lgreeter -Wl,-rpath,"$LIB" -o "$out/hello-cxx"
-for program in hello hello-cxx; do
+for program in hello-c89 hello-c99 hello-cxx; do
   check "$program" "$out/$program" <<EOT
 8
 Hello, Alice!

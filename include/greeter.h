@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * The longest `greeter_debug_spin` busy-waits, in microseconds (one second).
@@ -156,10 +159,6 @@ typedef struct GreeterStatus {
  * over 64 KiB. The message names the problem and its character offset.
  */
 #define GREETER_ERR_INVALID_TEMPLATE 9
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
 
 /**
  * Frees a string greeter handed out (the same function as the tutorial-compatible
@@ -601,7 +600,7 @@ size_t greeter_queue_drain(const struct GreeterCompletionQueue *queue,
 void greeter_queue_free(struct GreeterCompletionQueue *queue);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}
+#endif
 
-#endif  /* GREETER_H */
+#endif /* GREETER_H */

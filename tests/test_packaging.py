@@ -46,7 +46,7 @@ def test_tests_import_the_package_under_test() -> None:
     # "not ROOT/greeter, and in an installation's site-packages".
     assert not PACKAGE.samefile(ROOT / "greeter"), (
         f"greeter was imported from the source tree ({PACKAGE}); install it and run pytest "
-        "(importlib mode keeps the tree off sys.path)"
+        "(importlib mode keeps the tree off sys.path), or name a build tree in PYTHONPATH"
     )
     installs = {sysconfig.get_path("platlib"), sysconfig.get_path("purelib")}
     installs.add(site.getusersitepackages())

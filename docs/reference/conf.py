@@ -7,7 +7,10 @@ CI builds it with warnings as errors (``sphinx-build -W``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from sphinx.application import Sphinx
 
 import greeter
 
@@ -44,3 +47,25 @@ html_theme = "alabaster"
 html_title = f"greeter-cffi {release}"
 exclude_patterns = ["_build"]
 default_role = "literal"  # `x` in the Rust /// docs (Markdown) is code
+
+
+def _code_span(match: re.Match[str]) -> str:
+    # reST ends interpreted text only after a non-space: show edge spaces as visible ones.
+    text = match.group(1)
+    stripped = text.strip(" ")
+    left, right = len(text) - len(text.lstrip(" ")), len(text) - len(text.rstrip(" "))
+    return "`" + "\u2423" * left + stripped + "\u2423" * right + "`"
+
+
+def _markdown_to_rest(app: Sphinx, lines: list[str], transform: object, options: object) -> None:
+    """The Rust ``///`` docs are Markdown: ``# Safety`` headings become rubrics, and code spans
+    with edge spaces (`Hello, `) stay code spans, their edge spaces shown as U+2423."""
+    for i in reversed(range(len(lines))):
+        if lines[i].startswith("# "):
+            lines[i : i + 1] = [f".. rubric:: {lines[i][2:]}", ""]
+        else:
+            lines[i] = re.sub(r"`([^`]+)`", _code_span, lines[i])
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("hawkmoth-process-docstring", _markdown_to_rest)
