@@ -4,9 +4,10 @@ Everything here turns cdata into Python values before returning: the public API 
 pointer. The C API has one failure convention (``GreeterStatus *status`` last; on failure the
 export returns zero, NULL or nothing, and the status says why) and :func:`_call` is its Python
 side: it calls an export with a status and raises the exception the status describes. Every
-wrapper goes through it, or, on the two hot paths, through the same convention written out
-(``greeter_add_numbers`` and ``greeter_greet_into`` report into the calling thread's status
-instead of a parameter, which cffi would charge for on every call: :func:`_thread_error`).
+wrapper goes through it, except where the same convention is written out for speed: the two hot
+paths (``greeter_add_numbers`` and ``greeter_greet_into`` report into the calling thread's
+status instead of a parameter, which cffi would charge for on every call: :func:`_thread_error`)
+and a completion queue's submit and drain, which reuse the queue's own status.
 Statuses become exceptions in one place, :func:`_status_error`, through the explicit table
 :data:`_ERRORS`.
 

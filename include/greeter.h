@@ -336,8 +336,8 @@ int64_t greeter_greet_into(const char *name, size_t name_len, char *out, size_t 
  * empty field (`count` tells one empty name from none). The greetings are written to `out`
  * (`out_len` bytes) joined the same way, without a terminator, and their total length is
  * returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
- * `out_len` nothing is written: call again with a buffer at least that long. `count` 0 with no
- * names returns 0 with `GREETER_OK`.
+ * `out_len`, the names are not read and nothing is written: call again with a buffer at least
+ * that long. `count` 0 with no names returns 0 with `GREETER_OK`.
  *
  * On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
  * `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number of names other than `count` (a name

@@ -10,6 +10,7 @@ use crate::ffi::tasks::{submit, GreeterCompletionQueue};
 use crate::ffi::types::{buffer_out, bytes_in, map_text, text_in};
 use crate::greeting::{
     async_greeting, checked_add, greet_many_into, greeting, greeting_into, greeting_len,
+    greetings_len,
 };
 
 /// Returns `a + b`. On i32 overflow returns `GREETER_FAILED` and the calling thread's status
@@ -86,8 +87,8 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// empty field (`count` tells one empty name from none). The greetings are written to `out`
 /// (`out_len` bytes) joined the same way, without a terminator, and their total length is
 /// returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
-/// `out_len` nothing is written: call again with a buffer at least that long. `count` 0 with no
-/// names returns 0 with `GREETER_OK`.
+/// `out_len`, the names are not read and nothing is written: call again with a buffer at least
+/// that long. `count` 0 with no names returns 0 with `GREETER_OK`.
 ///
 /// On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
 /// `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number of names other than `count` (a name
@@ -106,8 +107,12 @@ pub unsafe extern "C" fn greeter_greet_many(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            let packed = bytes_in(names, names_len, "names")?;
-            greet_many_into(packed, count, buffer_out(out, out_len, "out")?)
+            let out = buffer_out(out, out_len, "out")?;
+            let needed = greetings_len(names_len, count)?;
+            if needed > out.len() {
+                return Ok(needed); // the names are not read: the bound is the buffer
+            }
+            greet_many_into(bytes_in(names, names_len, "names")?, count, out)
         })
     }
 }
