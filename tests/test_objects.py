@@ -6,6 +6,10 @@ a literal ``{``, ``}}`` a literal ``}``, ``{name}`` the placeholder; any other `
 and any NUL is refused at its character offset (a ``str`` index); a template with no
 ``{name}`` is refused at its end; over 64 KiB of UTF-8 is refused at the character holding
 byte 65,536. A valid template renders exactly as ``template.format(name=name)``.
+
+Fork: a Greeter inherited by a fork child works there (it is plain memory with no lock; its
+async calls use the child's fresh pool), which ``test_a_fork_child_can_use_a_live_greeter``
+checks with the parent idle and with other threads inside sync and async calls on it.
 """
 
 from __future__ import annotations
