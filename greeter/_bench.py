@@ -418,10 +418,9 @@ def _paired(a: list[float], b: list[float], scale: float = 1.0) -> float:
     return statistics.median(x / y * scale for x, y in zip(a, b, strict=True))
 
 
-def _paired_excess(a: list[float], b: list[float], unit: list[float]) -> float:
-    """The median over rounds of (a[r] - b[r]) / unit[r]: how many ``unit``s ``a`` costs more
-    than ``b``, all three timed in the same round."""
-    return statistics.median((x - y) / u for x, y, u in zip(a, b, unit, strict=True))
+def _paired_over_sum(a: list[float], b: list[float], c: list[float]) -> float:
+    """The median over rounds of a[r] / (b[r] + c[r]), all three timed in the same round."""
+    return statistics.median(x / (y + z) for x, y, z in zip(a, b, c, strict=True))
 
 
 def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Ratio]:
@@ -461,8 +460,8 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
         ),
         Ratio("Greeter.greet / greet (time)", _paired(object_greet, greet)),
         Ratio(
-            "Greeter.greet - greet, in bare cffi calls (time)",
-            _paired_excess(object_greet, greet, bare_call),
+            "Greeter.greet / (greet + one bare cffi call) (time; below 1: less than a call more)",
+            _paired_over_sum(object_greet, greet, bare_call),
         ),
         Ratio("Greeter.greet_many / greet_many, per name (time)", _paired(object_many, many)),
     ]

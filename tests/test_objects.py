@@ -6,6 +6,10 @@ a literal ``{``, ``}}`` a literal ``}``, ``{name}`` the placeholder; any other `
 and any NUL is refused at its character offset (a ``str`` index); a template with no
 ``{name}`` is refused at its end; over 64 KiB of UTF-8 is refused at the character holding
 byte 65,536. A valid template renders exactly as ``template.format(name=name)``.
+
+Fork: a Greeter inherited by a fork child works there (it is plain memory with no lock; its
+async calls use the child's fresh pool), which ``test_a_fork_child_can_use_a_live_greeter``
+checks with the parent idle and with other threads inside sync and async calls on it.
 """
 
 from __future__ import annotations
@@ -595,6 +599,37 @@ def test_a_fork_child_can_use_a_live_greeter() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- the C API -------------------------------------------------------------------------------
+
+
+def test_the_handle_is_opaque_and_its_ownership_stated_in_the_header() -> None:
+    text = (greeter.include_dir() / "greeter.h").read_text(encoding="utf-8")
+    header = re.sub(r"\n\s*\*(?!/) ?", "\n", text)  # doc comments' leading " * " dropped
+    assert "typedef struct GreeterGreeter GreeterGreeter;" in header
+    assert "struct GreeterGreeter {" not in header, "no field of the object is visible to C"
+    docs = " ".join(header.split("typedef struct GreeterGreeter GreeterGreeter;")[0].split())
+    for claim in [
+        "dropped exactly once with `greeter_greeter_free`",
+        "every task submitted with `greeter_greeter_greet_submit` holds its own",
+        "A call with a freed handle is undefined behaviour in C",
+    ]:
+        assert claim in docs
+    free_docs = " ".join(header.split("void greeter_greeter_free(")[0].split()[-80:])
+    assert "NULL is accepted" in free_docs
+    assert "Drops the caller's reference" in free_docs
+
+
+def test_the_c_api_frees_null_and_refuses_a_null_handle() -> None:
+    from greeter._greeter_cffi import ffi
+
+    lib.greeter_greeter_free(ffi.NULL)
+    status = ffi.new("GreeterStatus *")
+    assert lib.greeter_greeter_greet_many(ffi.NULL, b"a", 1, 1, ffi.NULL, 0, status) == 0
+    assert status.code == lib.GREETER_ERR_NULL_POINTER
+    assert ffi.string(status.message) == b"greeter is NULL"
+    lib.greeter_status_clear(status)
 
 
 # --- the reference model ------------------------------------------------------------------
