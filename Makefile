@@ -7,7 +7,12 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help venv header stub fmt lint rust-check fresh test check bench wheel sdist ci clean
+DIST := greeter_cffi
+# The oldest glibc the Linux wheel supports (manylinux2014); zig links against it.
+GLIBC := 2.17
+MANYLINUX := manylinux2014_x86_64
+
+.PHONY: help venv header stub fmt lint rust-check fresh test check bench wheel manylinux sdist docs examples ci clean
 
 help:
 	@echo "make header  regenerate include/*.h from rust/ (cbindgen)"
@@ -16,8 +21,11 @@ help:
 	@echo "make test    install the package into $(VENV) and run pytest against it"
 	@echo "make check   every gate: lint, mypy, rust fmt/clippy/tests, drift, tests"
 	@echo "make bench   python -m greeter bench"
-	@echo "make wheel   dist/*.whl, checked, with auditwheel show"
+	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
+	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
 	@echo "make sdist   dist/*.tar.gz, checked"
+	@echo "make docs    the API reference, build/docs/index.html (Sphinx, warnings are errors)"
+	@echo "make examples  build and run examples/ (Python, ctypes, C)"
 	@echo "make ci      .ci/run, exactly as CI runs it"
 
 $(VENV)/.installed-dev: pyproject.toml
@@ -42,7 +50,7 @@ fmt: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict greeter tests
+	$(BIN)/mypy --strict greeter tests examples
 
 rust-check:
 	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
@@ -62,15 +70,34 @@ bench: test
 	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
 
 wheel: venv
-	rm -rf build dist/greeter-*.whl  # a stale build/lib would leak removed modules into the wheel
+	rm -rf build dist/$(DIST)-*.whl  # a stale build/lib would leak removed modules into the wheel
 	$(PY) -m pip wheel . -w dist --no-deps --quiet
-	$(PY) scripts/check_dist.py wheel dist/greeter-*.whl
-	$(BIN)/auditwheel show dist/greeter-*.whl
+	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*.whl
+	$(BIN)/auditwheel show dist/$(DIST)-*.whl
+
+# No Docker: zig compiles and links the Rust cdylib (cargo zigbuild) and every cffi extension
+# against glibc $(GLIBC); auditwheel repair then tags the wheel (and needs patchelf on PATH).
+# build/ goes first: objects compiled by another compiler must not be reused.
+manylinux: venv
+	$(PY) -m pip install --quiet '.[manylinux]'
+	rm -rf build dist/raw dist/$(DIST)-*.whl
+	GREETER_ZIG_GLIBC=$(GLIBC) $(PY) -m pip wheel . -w dist/raw --no-deps --no-build-isolation --quiet
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/auditwheel repair --plat $(MANYLINUX) -w dist dist/raw/$(DIST)-*.whl
+	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*$(MANYLINUX)*.whl --plat $(MANYLINUX)
+	$(BIN)/auditwheel show dist/$(DIST)-*$(MANYLINUX)*.whl
 
 sdist: venv
-	rm -f dist/greeter-*.tar.gz
+	rm -f dist/$(DIST)-*.tar.gz
 	$(PY) -m build --sdist --outdir dist .
-	$(PY) scripts/check_dist.py sdist dist/greeter-*.tar.gz
+	$(PY) scripts/check_dist.py sdist dist/$(DIST)-*.tar.gz
+
+docs: test
+	$(PY) -m pip install --quiet '.[docs]'
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs/reference build/docs
+	@echo "API reference: build/docs/index.html"
+
+examples: test
+	PYTHON=$(PY) bash examples/run.sh
 
 ci:
 	bash .ci/run

@@ -18,22 +18,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greeter._aio import configure_pool, greet_async, pool_size, shutdown
-from greeter._native import (
-    LIBRARY_VERSION,
-    RustString,
-    add_numbers,
-    greet,
-    greet_many,
-    greeting,
-    live_strings,
-)
+from greeter import _native
+from greeter._aio import configure_pool, pool_size, shutdown
+from greeter._native import *  # noqa: F403  (greeter's functions: the names _native.__all__ lists)
 from greeter._version import __version__
 from greeter.errors import (
     GreeterError,
     GreeterOverflowError,
     InteriorNulError,
     InvalidArgumentError,
+    InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
     PoolShutDownError,
@@ -53,27 +47,21 @@ def include_dir() -> Path:
 
 
 __all__ = [
-    "LIBRARY_VERSION",
     "GreeterError",
     "GreeterOverflowError",
     "InteriorNulError",
     "InvalidArgumentError",
+    "InvalidTemplateError",
     "InvalidUtf8Error",
     "NullPointerError",
     "PoolShutDownError",
     "QueueFullError",
     "RustPanicError",
-    "RustString",
     "__version__",
-    "add_numbers",
     "configure_pool",
-    "greet",
-    "greet_async",
-    "greet_many",
-    "greeting",
     "include_dir",
     "library_path",
-    "live_strings",
     "pool_size",
     "shutdown",
 ]
+__all__ += _native.__all__

@@ -22,9 +22,12 @@ class _OneLineParser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m greeter",
-        description="Greetings and sums computed by greeter's Rust library.",
+        description="Greetings and sums computed by greeter's Rust library "
+        "(the greeter-cffi distribution).",
     )
-    parser.add_argument("--version", action="version", version=f"greeter {greeter.__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"greeter-cffi {greeter.__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     greet = commands.add_parser("greet", help="print 'Hello, NAME!'")
@@ -44,7 +47,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "bench",
         help="time greeter against raw cffi, cffi ABI mode, ctypes and a C API floor",
         description="Time greeter against raw cffi, cffi ABI mode, ctypes and a CPython C API "
-        "floor compiled now (needs a C compiler), print a table and the issue-4 targets.",
+        "floor compiled now (needs a C compiler); print the times, their paired ratios and "
+        "what a bare FFI call costs on this machine. Needs the bench extra for --plot and "
+        "--json: pip install 'greeter-cffi[bench]'.",
     )
     from greeter._bench import add_arguments
 

@@ -1,7 +1,11 @@
-"""``await greeter.greet_async(name)``: Rust worker threads completing asyncio futures.
+"""Asynchronous functions (``await greeter.greet_async(name)``): Rust worker threads
+completing asyncio futures.
 
-Each event loop gets one Rust completion queue. The greet_async calls of one loop iteration are
-submitted together, in one call into Rust (one lock of the pool, one wake-up per idle worker).
+:func:`async_function` turns a submit export of the C API (``greeter_<name>_submit``: packed
+texts in, task ids out, completions to a queue) into a coroutine function; nothing else here
+knows which function it runs. Each event loop gets one Rust completion queue, shared by every
+asynchronous function. The calls of one loop iteration are submitted together, one call into
+Rust per submit export (one lock of the pool, one wake-up per idle worker).
 The queue's file descriptor is watched with ``loop.add_reader``; Rust makes it readable when
 the queue goes from empty to non-empty, so a burst of completions costs one wake-up and one
 batched drain into flat arrays, not a callback or several cffi accesses per completion.
@@ -18,6 +22,7 @@ import importlib
 import os
 import threading
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from greeter import _native
@@ -33,14 +38,27 @@ _COMPLETIONS_PER_CALLBACK = 1024
 _QUEUE_FULL_RETRY_S = 0.001
 
 
-# A greet_async call waiting to be submitted, then submitted: [UTF-8 name, future, task id
-# (0 until submitted)]. A list: cheaper to make than an object, and private to this module.
+# An asynchronous call waiting to be submitted, then submitted: [UTF-8 text, future, task id
+# (0 until submitted), its _Submitter]. A list: cheaper to make than an object, and private to
+# this module.
 _Request = list[Any]
+
+
+class _Submitter:
+    """A submit export and the arguments that come before the texts (a handle, for a method):
+    what one asynchronous function calls. Requests are grouped by it when flushed."""
+
+    __slots__ = ("bound", "submit")
+
+    def __init__(self, submit: Callable[..., int], bound: tuple[Any, ...]) -> None:
+        self.submit = submit
+        self.bound = bound
 
 
 class _LoopCompletions:
     """The completion queue of one event loop, the futures waiting on it, and the submits of
-    the current loop iteration (sent to Rust in one call, see :meth:`_flush`)."""
+    the current loop iteration (sent to Rust in one call per submit export, see
+    :meth:`_flush`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.queue = _native.CompletionQueue()
@@ -77,27 +95,38 @@ class _LoopCompletions:
             self._flush()
 
     def _flush(self) -> None:
-        """Submits every request of this loop iteration in one call (one lock of the pool,
-        one wake-up per idle worker) instead of one call per greet_async."""
+        """Submits every request of this loop iteration, one call per submit export (one lock
+        of the pool, one wake-up per idle worker) instead of one call per request."""
         self.flush_handle = None
         pending, self.pending = self.pending, []
         live = [r for r in pending if not r[1].done()]  # cancelled before submit: dropped
+        submitters = {r[3] for r in live}
+        if len(submitters) == 1:  # the usual case: one asynchronous function this iteration
+            todo = [(submitters.pop(), live)]
+        else:
+            groups: dict[_Submitter, list[_Request]] = {s: [] for s in submitters}
+            for r in live:
+                groups[r[3]].append(r)
+            todo = list(groups.items())
         waiting = self.waiting
-        while live:
-            try:
-                first, n = self.queue.submit_many([r[0] for r in live])
-            except QueueFullError:
-                self.pending[:0] = live  # backpressure: wait for room, keep their order
-                self._wait_for_room()
-                return
-            except GreeterError as exc:  # shut down: each awaiting task gets its own error
-                for r in live:
-                    r[1].set_exception(type(exc)(exc.code, str(exc)))
-                return
-            for task_id, r in zip(range(first, first + n), live, strict=False):
-                r[2] = task_id
-                waiting[task_id] = r[1]
-            live = live[n:]
+        for i, (submitter, live) in enumerate(todo):
+            while live:
+                names = [r[0] for r in live]
+                try:
+                    first, n = self.queue.submit(submitter.submit, submitter.bound, names)
+                except QueueFullError:
+                    # Backpressure: wait for room, keeping the order of what is left.
+                    self.pending[:0] = live + [r for _, rs in todo[i + 1 :] for r in rs]
+                    self._wait_for_room()
+                    return
+                except GreeterError as exc:  # shut down: each awaiting task gets its own error
+                    for r in live:
+                        r[1].set_exception(type(exc)(exc.code, str(exc)))
+                    break
+                for task_id, r in zip(range(first, first + n), live, strict=False):
+                    r[2] = task_id
+                    waiting[task_id] = r[1]
+                live = live[n:]
 
     def _wait_for_room(self) -> None:
         self.full = True
@@ -169,37 +198,56 @@ def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
         return completions
 
 
-async def greet_async(name: str) -> str:
-    """``Async Hello, {name}!``, computed on a Rust worker thread.
+def async_function(
+    submit: Callable[..., int], *bound: Any
+) -> Callable[[str], Coroutine[Any, Any, str]]:
+    """The coroutine function for the submit export ``submit`` (``greeter_<name>_submit``),
+    called as ``submit(*bound, names, lens, count, queue, first_id, status)``: ``bound`` are
+    the arguments before the texts, such as an object's handle for a method.
 
-    Works on any asyncio loop in any thread (uvloop and anyio's asyncio backend included);
-    elsewhere (trio, or no loop at all) it raises RuntimeError. Cancelling the awaiting task
-    cancels the Rust task if it has not started; either way its result is freed. When the
-    pool's queue is full this waits for room (backpressure) instead of failing.
+    The coroutine works on any asyncio loop in any thread (uvloop and anyio's asyncio backend
+    included); elsewhere (trio, or no loop at all) it raises RuntimeError saying so. Cancelling
+    the awaiting task cancels the Rust task if it has not started; either way its result is
+    freed. When the pool's queue is full it waits for room (backpressure) instead of failing.
     """
-    data = _native._encode(name)
-    try:
-        loop = _get_running_loop()
-    except RuntimeError:
-        raise RuntimeError(
-            "greet_async needs a running asyncio event loop (asyncio, uvloop or anyio's asyncio "
-            "backend); under trio, call greeter.greet in a worker thread instead"
-        ) from None
-    last = _last
-    completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
-    future: asyncio.Future[str] = loop.create_future()
-    request: _Request = [data, future, 0]
-    completions.pending.append(request)
-    if completions.flush_handle is None and not completions.full:
-        completions.flush_handle = loop.call_soon(completions._flush)
-    try:
-        return await future
-    except BaseException:
-        # Cancelled, or the coroutine was closed (GeneratorExit) with its loop gone. Not yet
-        # submitted (task id 0): the flush drops it.
-        if (not future.done() or future.cancelled()) and request[2]:
-            completions.abandon(request[2])
-        raise
+    submitter = _Submitter(submit, bound)
+    export = getattr(submit, "__name__", "")
+    public = None
+    if export.startswith("greeter_") and export.endswith("_submit"):
+        public = export[len("greeter_") : -len("_submit")] + "_async"
+    # Not call.__name__ inside call: a function referring to itself is a reference cycle,
+    # which would keep the bound handle alive until the garbage collector runs.
+    no_loop = (
+        f"{public or 'this coroutine'} needs a running asyncio event loop (asyncio, uvloop or "
+        "anyio's asyncio backend); under trio, call its synchronous form in a worker thread "
+        "instead"
+    )
+
+    async def call(text: str) -> str:
+        data = _native._encode(text)
+        try:
+            loop = _get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(no_loop) from None
+        last = _last
+        completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
+        future: asyncio.Future[str] = loop.create_future()
+        request: _Request = [data, future, 0, submitter]
+        completions.pending.append(request)
+        if completions.flush_handle is None and not completions.full:
+            completions.flush_handle = loop.call_soon(completions._flush)
+        try:
+            return await future
+        except BaseException:
+            # Cancelled, or the coroutine was closed (GeneratorExit) with its loop gone. Not
+            # yet submitted (task id 0): the flush drops it.
+            if (not future.done() or future.cancelled()) and request[2]:
+                completions.abandon(request[2])
+            raise
+
+    if public is not None:
+        call.__name__ = call.__qualname__ = public
+    return call
 
 
 def shutdown() -> None:

@@ -4,7 +4,7 @@
  *
  *   add(a, b)         pure C: a + b for i32, OverflowError otherwise
  *   greet(name)       pure C: encode, build "Hello, {name}!" in a malloc'd buffer, decode, free
- *   rust_add(a, b)    the C extension calling the Rust library (greeter_add_numbers_checked)
+ *   rust_add(a, b)    the C extension calling the Rust library (greeter_add_numbers)
  *   rust_greet(name)  encode, greeter_greet (a Rust allocation), decode, greeter_string_free
  *   rust_live()       greeter_live_strings(): the bare cost of a call, for the overhead rows
  */
@@ -56,8 +56,8 @@ static PyObject *floor_rust_add(PyObject *self, PyObject *const *args, Py_ssize_
     if (to_i32(args[0], &a) < 0 || to_i32(args[1], &b) < 0) {
         return NULL;
     }
-    int64_t sum = greeter_add_numbers_checked(a, b);
-    if (sum == GREETER_ADD_OVERFLOWED) {
+    int64_t sum = greeter_add_numbers(a, b);
+    if (sum == GREETER_FAILED) {
         PyErr_SetString(PyExc_OverflowError, "sum does not fit in i32");
         return NULL;
     }
@@ -127,7 +127,7 @@ static PyMethodDef floor_methods[] = {
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, "a + b for i32 (pure C)"},
     {"greet", (PyCFunction)(void (*)(void))floor_greet, METH_FASTCALL, "Hello, name! (pure C)"},
     {"rust_add", (PyCFunction)(void (*)(void))floor_rust_add, METH_FASTCALL,
-     "greeter_add_numbers_checked"},
+     "greeter_add_numbers"},
     {"rust_greet", (PyCFunction)(void (*)(void))floor_rust_greet, METH_FASTCALL,
      "greeter_greet + greeter_string_free"},
     {NULL, NULL, 0, NULL},

@@ -134,11 +134,12 @@ ffi: FFI
 class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
-    GREETER_SMALL_BUFFER_LEN: Final = 256
+    GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
+    GREETER_FAILED: Final = -9223372036854775807
     GREETER_GREETING_EXTRA_BYTES: Final = 8
-    GREETER_ADD_OVERFLOWED: Final = 9223372036854775807
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
     GREETER_MAX_POOL_THREADS: Final = 1024
+    GREETER_TEMPLATE_MAX_BYTES: Final = 65536
     GREETER_OK: Final = 0
     GREETER_ERR_NULL_POINTER: Final = 1
     GREETER_ERR_INVALID_UTF8: Final = 2
@@ -148,6 +149,17 @@ class Lib:
     GREETER_ERR_SHUT_DOWN: Final = 6
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
+    GREETER_ERR_INVALID_TEMPLATE: Final = 9
+    @staticmethod
+    def greeter_string_free(ptr: CData, /) -> None: ...
+    @staticmethod
+    def greeter_status_clear(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_status_take_thread(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_live_strings() -> int: ...
+    @staticmethod
+    def greeter_version() -> CData: ...
     @staticmethod
     def add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
@@ -157,19 +169,13 @@ class Lib:
     @staticmethod
     def async_greet(name: CData | bytes, callback: CData, /) -> None: ...
     @staticmethod
-    def greeter_string_free(ptr: CData, /) -> None: ...
-    @staticmethod
-    def greeter_status_clear(status: CData, /) -> None: ...
-    @staticmethod
-    def greeter_live_strings() -> int: ...
-    @staticmethod
-    def greeter_version() -> CData: ...
-    @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
     @staticmethod
-    def greeter_add_numbers(a: int, b: int, status: CData, /) -> int: ...
+    def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
-    def greeter_add_numbers_checked(a: int, b: int, /) -> int: ...
+    def greeter_debug_locks_taken() -> int: ...
+    @staticmethod
+    def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
     def greeter_greet(
         name: CData | bytes,
@@ -182,13 +188,10 @@ class Lib:
     def greeter_greet_into(
         name: CData | bytes,
         name_len: int,
-        buf: CData,
-        buf_len: int,
-        status: CData,
+        out: CData,
+        out_len: int,
         /,
     ) -> int: ...
-    @staticmethod
-    def greeter_greet_small(name: CData | bytes, name_len: int, buf: CData, /) -> int: ...
     @staticmethod
     def greeter_greet_many(
         names: CData | bytes,
@@ -200,47 +203,42 @@ class Lib:
         /,
     ) -> int: ...
     @staticmethod
-    def greeter_pool_configure(threads: int, queue_capacity: int, status: CData, /) -> int: ...
-    @staticmethod
-    def greeter_pool_shutdown() -> None: ...
-    @staticmethod
-    def greeter_pool_threads() -> int: ...
-    @staticmethod
-    def greeter_pool_queue_capacity() -> int: ...
-    @staticmethod
-    def greeter_pool_is_running() -> bool: ...
-    @staticmethod
-    def greeter_queue_new(status: CData, /) -> CData: ...
-    @staticmethod
-    def greeter_queue_fd(queue: CData, /) -> int: ...
-    @staticmethod
-    def greeter_queue_drain(queue: CData, out: CData, capacity: int, /) -> int: ...
-    @staticmethod
-    def greeter_queue_drain_packed(
-        queue: CData,
-        ids: CData,
-        codes: CData,
-        capacity: int,
-        text: CData,
-        text_len: int,
-        text_used: CData,
-        remaining: CData,
-        /,
-    ) -> int: ...
-    @staticmethod
-    def greeter_completions_release(completions: CData, count: int, /) -> None: ...
-    @staticmethod
-    def greeter_queue_free(queue: CData, /) -> None: ...
-    @staticmethod
     def greeter_greet_submit(
-        name: CData | bytes,
-        name_len: int,
+        names: CData | bytes,
+        lens: CData,
+        count: int,
         queue: CData,
+        first: CData,
         status: CData,
         /,
     ) -> int: ...
     @staticmethod
-    def greeter_greet_submit_many(
+    def greeter_greeter_new(text: CData | bytes, text_len: int, status: CData, /) -> CData: ...
+    @staticmethod
+    def greeter_greeter_free(greeter: CData, /) -> None: ...
+    @staticmethod
+    def greeter_greeter_greet_into(
+        greeter: CData,
+        name: CData | bytes,
+        name_len: int,
+        out: CData,
+        out_len: int,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_many(
+        greeter: CData,
+        names: CData | bytes,
+        names_len: int,
+        count: int,
+        out: CData,
+        out_len: int,
+        status: CData,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_submit(
+        greeter: CData,
         names: CData | bytes,
         lens: CData,
         count: int,
@@ -250,6 +248,33 @@ class Lib:
         /,
     ) -> int: ...
     @staticmethod
-    def greeter_task_cancel(task_id: int, /) -> int: ...
+    def greeter_live_objects() -> int: ...
+    @staticmethod
+    def greeter_pool_configure(threads: int, queue_capacity: int, status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_pool_shutdown(status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_pool_size(threads: CData, queue_capacity: CData, status: CData, /) -> None: ...
+    @staticmethod
+    def greeter_task_cancel(task_id: int, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_queue_new(status: CData, /) -> CData: ...
+    @staticmethod
+    def greeter_queue_fd(queue: CData, status: CData, /) -> int: ...
+    @staticmethod
+    def greeter_queue_drain(
+        queue: CData,
+        ids: CData,
+        codes: CData,
+        capacity: int,
+        text: CData,
+        text_len: int,
+        text_used: CData,
+        remaining: CData,
+        status: CData,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_queue_free(queue: CData, /) -> None: ...
 
 lib: Lib

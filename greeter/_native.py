@@ -1,18 +1,29 @@
-"""The only module that touches cffi's ``ffi`` and ``lib``.
+"""The only module that touches cffi's ``ffi`` and ``lib``: greeter's functions, as Python.
 
 Everything here turns cdata into Python values before returning: the public API never sees a
-pointer. Statuses become exceptions in one place, :func:`_raise_status`, through the explicit
-table :data:`_ERRORS`.
+pointer. The C API has one failure convention (``GreeterStatus *status`` last; on failure the
+export returns zero, NULL or nothing, and the status says why) and :func:`_call` is its Python
+side: it calls an export with a status and raises the exception the status describes. Every
+wrapper goes through it, except where the same convention is written out for speed: the two hot
+paths (``greeter_add_numbers`` and ``greeter_greet_into`` report into the calling thread's
+status instead of a parameter, which cffi would charge for on every call: :func:`_thread_error`)
+and a completion queue's submit and drain, which reuse the queue's own status.
+Statuses become exceptions in one place, :func:`_status_error`, through the explicit table
+:data:`_ERRORS`.
+
+An asynchronous function is one line: ``name_async = _aio.async_function(lib.greeter_name_submit)``.
+The package exports what :data:`__all__` lists.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from itertools import repeat as _repeat
 from pathlib import Path
 from typing import Any, NoReturn, SupportsIndex
 
+from greeter import _aio
 from greeter._greeter_cffi import ffi, lib
 from greeter._version import __version__
 from greeter.errors import (
@@ -20,12 +31,26 @@ from greeter.errors import (
     GreeterOverflowError,
     InteriorNulError,
     InvalidArgumentError,
+    InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
     PoolShutDownError,
     QueueFullError,
     RustPanicError,
 )
+
+__all__ = [
+    "LIBRARY_VERSION",
+    "Greeter",
+    "RustString",
+    "add_numbers",
+    "greet",
+    "greet_async",
+    "greet_many",
+    "greeting",
+    "live_objects",
+    "live_strings",
+]
 
 # --- the version handshake ------------------------------------------------------------------
 
@@ -36,7 +61,7 @@ if __version__ != LIBRARY_VERSION:
         f"{Path(__file__).with_name('libgreeter.so')}: the build is mixed; reinstall greeter"
     )
 
-# --- errors -----------------------------------------------------------------------------------
+# --- errors: the one failure convention -------------------------------------------------------
 
 _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_NULL_POINTER: NullPointerError,
@@ -47,25 +72,73 @@ _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_SHUT_DOWN: PoolShutDownError,
     lib.GREETER_ERR_QUEUE_FULL: QueueFullError,
     lib.GREETER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
+    lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
 }
+
+_NULL = ffi.NULL
+_FAILED: int = lib.GREETER_FAILED
 
 
 def _error(code: int, message: Any) -> GreeterError:
-    """The exception for a status code and its (possibly NULL) message pointer."""
-    text = ffi.string(message).decode("utf-8", "replace") if message else f"error code {code}"
+    """The exception for a status code and its message (a C string, possibly NULL, or str)."""
+    if isinstance(message, str):
+        text = message
+    elif message:
+        text = ffi.string(message).decode("utf-8", "replace")
+    else:
+        text = f"error code {code}"
     return _ERRORS.get(code, GreeterError)(code, text)
 
 
-def _raise_status(status: Any) -> NoReturn:
-    """Raises the exception ``status`` describes and frees its message."""
-    try:
-        raise _error(status.code, status.message)
-    finally:
-        lib.greeter_status_clear(status)
+def _status_error(status: Any) -> GreeterError:
+    """The exception ``status`` describes; its message is freed and the status cleared."""
+    error = _error(status.code, status.message)
+    lib.greeter_status_clear(status)
+    return error
+
+
+# Statuses are pooled: a call takes one and gives it back, so a call made while another is in
+# Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
+# list.pop and list.append are atomic under the GIL.
+_statuses: list[Any] = []
+_take_status = _statuses.pop
+_give_status = _statuses.append
 
 
 def _new_status() -> Any:
     return ffi.new("GreeterStatus *")
+
+
+def _call(export: Callable[..., Any], *args: Any) -> Any:
+    """``export(*args, status)``: its result, or the exception its status describes.
+
+    On failure an export returns zero, NULL or nothing: only then is the status read, since
+    reading a cdata field costs more than the comparison.
+    """
+    try:
+        status = _take_status()
+    except IndexError:
+        status = _new_status()
+    result = export(*args, status)
+    if not result and status.code:
+        error = _status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def _thread_error() -> GreeterError:
+    """The exception for a hot-path export that returned ``GREETER_FAILED``: its status is the
+    calling thread's, taken at once (before another greeter call on this thread can fail)."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = _new_status()
+    lib.greeter_status_take_thread(status)
+    error = _status_error(status)  # code 0 ("error code 0") only if a nested call took it
+    _give_status(status)
+    return error
 
 
 def _encode(name: str) -> bytes:
@@ -78,187 +151,10 @@ def _encode(name: str) -> bytes:
 
 _str_encode = str.encode
 
-# --- sync calls -------------------------------------------------------------------------------
-# Hot paths are written for CPython's interpreter: functions and constants bound to module
-# globals (a `lib.f` lookup per call costs ~20 ns), no helper calls, one comparison to tell
-# success from failure. docs/benchmarks.md has the numbers behind each choice.
-
-_add_checked = lib.greeter_add_numbers_checked
-_ADD_OVERFLOWED: int = lib.GREETER_ADD_OVERFLOWED
-_greet_small = lib.greeter_greet_small
-_greet_many = lib.greeter_greet_many
-_greet_owned = lib.greeter_greet
-_unpack = ffi.unpack
-_NULL = ffi.NULL
-_SMALL_BUFFER_LEN: int = lib.GREETER_SMALL_BUFFER_LEN
-_GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
-_SMALL_NAME_MAX = _SMALL_BUFFER_LEN - _GREETING_EXTRA
-# greet_many's output buffer is written in full before it is read: no need to zero it.
-_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
-
-
-def _integer_argument(value: Any, name: str) -> int:
-    """``operator.index(value)``: Python's rule for integer arguments."""
-    try:
-        return _index(value)
-    except TypeError:
-        raise TypeError(
-            f"add_numbers() argument '{name}' must be an integer (int or an object with "
-            f"__index__), not {type(value).__name__}"
-        ) from None
-
-
-_index = operator.index
-
-
-def add_numbers(a: int, b: int) -> int:
-    """``a + b`` for 32-bit signed integers.
-
-    Arguments follow Python's rule for integers (``operator.index``): ``int``, ``bool`` and
-    objects with ``__index__`` are accepted; a float, Fraction, Decimal or other object with
-    only ``__int__`` raises TypeError naming the argument. Raises OverflowError for an
-    argument outside i32 and GreeterOverflowError (an OverflowError) for a sum outside i32.
-    """
-    # cffi would convert through __int__ (Decimal("3.9") to 3): anything but a plain int goes
-    # through operator.index first. The two exact type checks cost ~360 instructions of the
-    # call's ~2,400 (callgrind); a.__class__ is cheaper but can lie (a mock's spec), `a | 0`
-    # too but lets objects with __or__ and __int__ through, operator.index always is no cheaper.
-    if type(a) is not int or type(b) is not int:
-        a, b = _integer_argument(a, "a"), _integer_argument(b, "b")
-    try:
-        total: int = _add_checked(a, b)
-    except OverflowError:
-        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
-    if total != _ADD_OVERFLOWED:
-        return total
-    status = _new_status()
-    lib.greeter_add_numbers(a, b, status)  # the same check, with its message
-    _raise_status(status)
-
-
-# Caller-owned output buffers for greet(), GREETER_SMALL_BUFFER_LEN bytes each, with a cffi
-# buffer view of each (slicing the view copies the bytes out more cheaply than ffi.unpack,
-# which parses keyword arguments). A call takes a pair from the pool and gives it back after
-# copying the result (or the error message) out, so a re-entrant greet (a signal handler, a
-# finaliser, another thread while this one is inside Rust with the GIL released) never writes
-# into a buffer that is still being read: it takes another pair, or makes one. list.pop and
-# list.append are atomic under the GIL.
-def _new_buffer() -> tuple[Any, Any]:
-    buf = ffi.new("char[]", _SMALL_BUFFER_LEN)
-    return buf, ffi.buffer(buf)
-
-
-_buffers: list[tuple[Any, Any]] = [_new_buffer() for _ in range(4)]
-_take_buffer = _buffers.pop
-_give_buffer = _buffers.append
-
-
-def greet(name: str) -> str:
-    """``Hello, {name}!``, computed by Rust."""
-    try:  # _encode inlined: the hot path, where a function call is ~80 ns here
-        data = _str_encode(name)
-    except TypeError:
-        raise TypeError(f"name must be str, not {type(name).__name__}") from None
-    size = len(data)
-    if size > _SMALL_NAME_MAX:
-        with greeting_bytes(data) as owned:
-            return owned.value
-    try:
-        pair = _take_buffer()
-    except IndexError:
-        pair = _new_buffer()
-    buf, view = pair
-    n: int = _greet_small(data, size, buf)
-    if n >= 0:
-        result: str = view[:n].decode()
-        _give_buffer(pair)
-        return result
-    # greeter_greet_small wrote the error message into the buffer.
-    error = _error(-n, buf)
-    _give_buffer(pair)
-    raise error
-
-
-def greet_many(names: Iterable[str]) -> list[str]:
-    """``[greet(name) for name in names]`` in one call into Rust.
-
-    The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
-    greetings come back the same way, written into a buffer this call owns. Raises TypeError
-    for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
-    NUL and UnicodeEncodeError for one holding a lone surrogate.
-    """
-    if isinstance(names, (str, bytes, bytearray)):
-        raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
-    items = names if type(names) is list else list(names)
-    count = len(items)
-    if not count:
-        return []
-    try:
-        data = "\0".join(items).encode()
-    except TypeError:
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
-        raise
-    except UnicodeEncodeError:
-        for item in items:
-            item.encode()  # raises the error for the first bad name itself
-        raise
-    size = len(data)
-    room = size + count * _GREETING_EXTRA  # the documented exact length
-    out = _new_uncleared("char[]", room)
-    status = _new_status()
-    n: int = _greet_many(data, size, count, out, room, status)
-    if 0 <= n <= room:
-        greetings: list[str] = _unpack(out, n).decode().split("\0")
-        return greetings
-    if n >= 0:
-        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
-    if n == -lib.GREETER_ERR_INTERIOR_NUL:
-        # Rust knows a name held NUL; say which one.
-        lib.greeter_status_clear(status)
-        i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
-        raise InteriorNulError(
-            -n, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
-        )
-    _raise_status(status)
-
-
-# Scratch space for greeting(): a status and a length, pooled like greet()'s buffers.
-_owned_scratch: list[tuple[Any, Any]] = []
-_take_owned_scratch = _owned_scratch.pop
-_give_owned_scratch = _owned_scratch.append
-
-
-def greeting_bytes(data: bytes) -> RustString:
-    """The greeting for UTF-8 ``data`` as a RustString owning Rust's allocation."""
-    try:
-        status, length = _take_owned_scratch()
-    except IndexError:
-        status, length = _new_status(), ffi.new("size_t *")
-    ptr = _greet_owned(data, len(data), length, status)
-    if ptr == _NULL:
-        try:
-            _raise_status(status)  # leaves the status cleared
-        finally:
-            _give_owned_scratch((status, length))
-    n: int = length[0]
-    _give_owned_scratch((status, length))
-    return _adopt(ptr, n)
-
-
-def greeting(name: str) -> RustString:
-    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
-    return greeting_bytes(_encode(name))
-
-
-def live_strings() -> int:
-    """Strings Rust handed out (greetings and error messages) and has not had back."""
-    count: int = lib.greeter_live_strings()
-    return count
-
+# --- strings Rust hands out ---------------------------------------------------------------------
 
 _gc = ffi.gc
+_unpack = ffi.unpack
 _string_free = lib.greeter_string_free
 _new_object = object.__new__
 
@@ -338,36 +234,389 @@ class RustString:
         self.close()
 
 
-def _adopt(ptr: Any, length: int) -> RustString:
-    """A RustString owning ``ptr`` (``length`` bytes plus NUL), handed out by Rust."""
+# Length out-parameters for text exports, pooled like statuses.
+_lengths: list[Any] = []
+_take_length = _lengths.pop
+_give_length = _lengths.append
+
+
+def _owned(export: Callable[..., Any], name: str) -> RustString:
+    """A text export (``name, name_len, out_len, status -> char *``) called on ``name``: the
+    string it hands out, owned by a RustString."""
+    data = _encode(name)
+    try:
+        length = _take_length()
+    except IndexError:
+        length = ffi.new("size_t *")
+    try:
+        ptr = _call(export, data, len(data), length)
+        n: int = length[0]
+    finally:
+        _give_length(length)
     self: RustString = _new_object(RustString)
     # Freed when this cdata goes: at close(), or when the object is collected unclosed.
     # No size= hint: on CPython it only adds accounting (~500 ns a string on this machine).
     self._ptr = _gc(ptr, _string_free)
-    self._len = length
+    self._len = n
     return self
 
 
-# --- the worker pool --------------------------------------------------------------------------
+def _text(export: Callable[..., Any], name: str) -> str:
+    """A text export called on ``name``: its string as ``str``, freed at once."""
+    with _owned(export, name) as owned:
+        return owned.value
+
+
+def live_strings() -> int:
+    """Strings Rust handed out (greetings and error messages) and has not had back."""
+    count: int = lib.greeter_live_strings()
+    return count
+
+
+# --- greetings --------------------------------------------------------------------------------
+# The hot paths: functions and constants bound to module globals (a `lib.f` lookup per call
+# costs ~20 ns), no helper call on success, one comparison to tell success from failure.
+
+_add = lib.greeter_add_numbers
+_index = operator.index
+
+
+def _integer_argument(value: Any, name: str) -> int:
+    """``operator.index(value)``: Python's rule for integer arguments."""
+    try:
+        return _index(value)
+    except TypeError:
+        raise TypeError(
+            f"add_numbers() argument '{name}' must be an integer (int or an object with "
+            f"__index__), not {type(value).__name__}"
+        ) from None
+
+
+def add_numbers(a: int, b: int) -> int:
+    """``a + b`` for 32-bit signed integers.
+
+    Arguments follow Python's rule for integers (``operator.index``): ``int``, ``bool`` and
+    objects with ``__index__`` are accepted; a float, Fraction, Decimal or other object with
+    only ``__int__`` raises TypeError naming the argument. Raises OverflowError for an
+    argument outside i32 and GreeterOverflowError (an OverflowError) for a sum outside i32.
+    """
+    # cffi would convert through __int__ (Decimal("3.9") to 3): anything but a plain int goes
+    # through operator.index first. The two exact type checks cost ~360 instructions of the
+    # call's ~2,400 (callgrind); a.__class__ is cheaper but can lie (a mock's spec), `a | 0`
+    # too but lets objects with __or__ and __int__ through, operator.index always is no cheaper.
+    if type(a) is not int or type(b) is not int:
+        a, b = _integer_argument(a, "a"), _integer_argument(b, "b")
+    try:
+        total: int = _add(a, b)
+    except OverflowError:
+        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
+    if total != _FAILED:
+        return total
+    raise _thread_error()
+
+
+# Caller-owned output buffers for greet(), with a cffi buffer view of each (slicing the view
+# copies the bytes out more cheaply than ffi.unpack, which parses keyword arguments), pooled
+# like statuses so that a re-entrant greet never writes into a buffer still being read.
+_BUFFER_LEN = 256  # a greeting of a name up to 248 bytes
+_GREETING_EXTRA: int = lib.GREETER_GREETING_EXTRA_BYTES
+_greet_into = lib.greeter_greet_into
+# An output buffer is written in full before it is read: no need to zero it.
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _new_buffer() -> tuple[Any, Any]:
+    buf = ffi.new("char[]", _BUFFER_LEN)
+    return buf, ffi.buffer(buf)
+
+
+_buffers: list[tuple[Any, Any]] = [_new_buffer() for _ in range(4)]
+_take_buffer = _buffers.pop
+_give_buffer = _buffers.append
+
+
+def greet(name: str) -> str:
+    """``Hello, {name}!``, computed by Rust."""
+    try:  # _encode inlined: the hot path, where a function call is ~80 ns here
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    try:
+        pair = _take_buffer()
+    except IndexError:
+        pair = _new_buffer()
+    buf, view = pair
+    n: int = _greet_into(data, len(data), buf, _BUFFER_LEN)
+    if 0 <= n <= _BUFFER_LEN:
+        result: str = view[:n].decode()
+        _give_buffer(pair)
+        return result
+    _give_buffer(pair)
+    if n == _FAILED:
+        raise _thread_error()
+    # Longer than the pooled buffer: a buffer of the size Rust asked for.
+    out = _new_uncleared("char[]", n)
+    if _greet_into(data, len(data), out, n) != n:
+        raise _thread_error()
+    long: str = _unpack(out, n).decode()
+    return long
+
+
+def greeting(name: str) -> RustString:
+    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
+    return _owned(lib.greeter_greet, name)
+
+
+_greet_many = lib.greeter_greet_many
+
+
+def greet_many(names: Iterable[str]) -> list[str]:
+    """``[greet(name) for name in names]`` in one call into Rust.
+
+    The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
+    greetings come back the same way, written into a buffer this call owns. Raises TypeError
+    for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
+    NUL and UnicodeEncodeError for one holding a lone surrogate.
+    """
+    items, data = _pack(names)
+    count = len(items)
+    if not count:
+        return []
+    size = len(data)
+    room = size + count * _GREETING_EXTRA  # the documented exact length
+    out = _new_uncleared("char[]", room)
+    try:
+        n: int = _call(_greet_many, data, size, count, out, room)
+    except InteriorNulError as error:
+        raise _nul_in_names(error, items) from None
+    if n != room:
+        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
+    greetings: list[str] = _unpack(out, n).decode().split("\0")
+    return greetings
+
+
+def _pack(names: Iterable[str]) -> tuple[list[str], bytes]:
+    """The names as a list, and their UTF-8 joined by NUL: what a batch export takes."""
+    if isinstance(names, (str, bytes, bytearray)):
+        raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
+    items = names if type(names) is list else list(names)
+    try:
+        return items, "\0".join(items).encode()
+    except TypeError:
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
+        raise
+    except UnicodeEncodeError:
+        for item in items:
+            item.encode()  # raises the error for the first bad name itself
+        raise
+
+
+def _nul_in_names(error: InteriorNulError, items: list[str]) -> InteriorNulError:
+    """Rust knows that a packed name held NUL; this says which one."""
+    i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
+    return InteriorNulError(
+        error.code, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
+    )
+
+
+greet_async = _aio.async_function(lib.greeter_greet_submit)
+greet_async.__doc__ = """``Async Hello, {name}!``, computed on a Rust worker thread.
+
+    Works on any asyncio loop in any thread. Cancelling the awaiting task cancels the Rust
+    task if it has not started; either way its result is freed. When the pool's queue is full
+    this waits for room (backpressure) instead of failing.
+    """
+
+# --- objects: Rust values owned by Python -----------------------------------------------------
+
+_greeter_new = lib.greeter_greeter_new
+_greeter_free = lib.greeter_greeter_free
+_greeter_greet_into = lib.greeter_greeter_greet_into
+_greeter_greet_many = lib.greeter_greeter_greet_many
+_CLOSED = "closed Greeter"
+
+
+def live_objects() -> int:
+    """Rust objects (:class:`Greeter`) alive: created and not yet freed by their last
+    reference, Python's or that of an asynchronous call still running."""
+    count: int = lib.greeter_live_objects()
+    return count
+
+
+class Greeter:
+    """A greeting template parsed and validated once in Rust, then used from any thread and
+    from asyncio: ``Greeter("Bonjour, {name} !").greet("Ann")`` is ``'Bonjour, Ann !'``.
+
+    The template holds ``{name}`` at least once; ``{{`` and ``}}`` are literal braces. Any
+    other ``{`` or ``}``, a NUL character, or more than 64 KiB of UTF-8 raises
+    :class:`~greeter.InvalidTemplateError` (a ``ValueError``) naming the problem and its
+    character offset; a template that is not ``str`` raises TypeError, one with a lone
+    surrogate UnicodeEncodeError. A valid template greets exactly as
+    ``template.format(name=name)``.
+
+    Immutable once created. :meth:`close` (or leaving a ``with`` block) drops Python's
+    reference to the Rust object; an unclosed Greeter drops it when collected. Calls after
+    close raise ``ValueError("closed Greeter")``. Calls already running on other threads, and
+    ``greet_async`` calls already made (queued or running in Rust), complete normally: each
+    holds its own reference, and the Rust object is freed when the last one ends
+    (:func:`~greeter.live_objects` counts them). Closing never waits for Rust work.
+
+    A Greeter inherited through ``fork()`` works in the child (it is plain memory, no lock);
+    its ``greet_async`` calls there run on the child's own pool. Copying or pickling a Greeter
+    makes a new one from the same template.
+    """
+
+    # How the object is never freed while a call uses it, without a lock: as for RustString,
+    # ``_handle`` is the only reference to a cdata made by ffi.gc, whose destructor
+    # (greeter_greeter_free, which drops Python's reference to the Rust object) runs when that
+    # cdata's last reference goes. A call reads ``_handle`` into a local first, so it holds the
+    # cdata while Rust runs; a greet_async call holds it through its submitter until the
+    # coroutine ends, and each Rust task holds a reference of its own.
+    __slots__ = ("__weakref__", "_async", "_extra", "_handle", "_per_name", "_template")
+
+    _handle: Any
+    _async: Callable[[str], Coroutine[Any, Any, str]] | None
+    _template: str
+    _extra: int
+    _per_name: int
+
+    def __new__(cls, template: str) -> Greeter:
+        # __new__, not __init__: a second __init__ call cannot re-point a live Greeter.
+        if not isinstance(template, str):
+            raise TypeError(f"template must be str, not {type(template).__name__}")
+        data = _str_encode(template)
+        handle = _gc(_call(_greeter_new, data, len(data)), _greeter_free)
+        self = super().__new__(cls)
+        self._handle = handle
+        self._template = template
+        # A greeting is the template's literal bytes plus the name's bytes once per {name}:
+        # the lengths for an empty and a one-byte name (no buffer: nothing is written) give
+        # both, so greet_many sizes its buffer exactly.
+        extra: int = _greeter_greet_into(handle, b"", 0, _NULL, 0)
+        one: int = _greeter_greet_into(handle, b"x", 1, _NULL, 0)
+        if _FAILED in (extra, one):
+            raise _thread_error()
+        self._extra, self._per_name = extra, one - extra
+        self._async = _aio.async_function(lib.greeter_greeter_greet_submit, handle)
+        return self
+
+    @property
+    def template(self) -> str:
+        """The template, as given."""
+        return self._template
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._handle is None
+
+    def close(self) -> None:
+        """Drops Python's reference to the Rust object, which is freed at once, or when the
+        last call in flight with it ends. Idempotent; never waits."""
+        self._handle = None
+        self._async = None
+
+    def __enter__(self) -> Greeter:
+        if self._handle is None:
+            raise ValueError(_CLOSED)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._handle is None else ""
+        return f"<greeter.Greeter{state} {self._template!r}>"
+
+    def __reduce__(self) -> tuple[type[Greeter], tuple[str]]:
+        # A handle cannot cross processes or be shared by two owners: copy and pickle make a
+        # new Greeter from the template instead.
+        if self._handle is None:
+            raise ValueError(_CLOSED)
+        return type(self), (self._template,)
+
+    def greet(self, name: str) -> str:
+        """The greeting for ``name``, computed by Rust; exceptions as for :func:`greet`."""
+        handle = self._handle
+        if handle is None:
+            raise ValueError(_CLOSED)
+        try:  # greet()'s hot path, with the handle as first argument
+            data = _str_encode(name)
+        except TypeError:
+            raise TypeError(f"name must be str, not {type(name).__name__}") from None
+        try:
+            pair = _take_buffer()
+        except IndexError:
+            pair = _new_buffer()
+        buf, view = pair
+        n: int = _greeter_greet_into(handle, data, len(data), buf, _BUFFER_LEN)
+        if 0 <= n <= _BUFFER_LEN:
+            result: str = view[:n].decode()
+            _give_buffer(pair)
+            return result
+        _give_buffer(pair)
+        if n == _FAILED:
+            raise _thread_error()
+        out = _new_uncleared("char[]", n)
+        if _greeter_greet_into(handle, data, len(data), out, n) != n:
+            raise _thread_error()
+        long: str = _unpack(out, n).decode()
+        return long
+
+    def greet_many(self, names: Iterable[str]) -> list[str]:
+        """``[self.greet(name) for name in names]`` in one call into Rust; exceptions as for
+        :func:`greet_many`."""
+        handle = self._handle  # first: names may be a generator that runs anything
+        if handle is None:
+            raise ValueError(_CLOSED)
+        items, data = _pack(names)
+        count = len(items)
+        if not count:
+            return []
+        size = len(data)
+        room = count * (self._extra + 1) - 1 + self._per_name * (size - count + 1)
+        out = _new_uncleared("char[]", room)
+        try:
+            n: int = _call(_greeter_greet_many, handle, data, size, count, out, room)
+        except InteriorNulError as error:
+            raise _nul_in_names(error, items) from None
+        if n != room:
+            raise RuntimeError(f"greeter_greeter_greet_many needs {n} bytes, not {room}")
+        greetings: list[str] = _unpack(out, n).decode().split("\0")
+        return greetings
+
+    def greet_async(self, name: str) -> Coroutine[Any, Any, str]:
+        """The greeting for ``name``, computed on a Rust worker thread: ``await
+        g.greet_async(name)``; as :func:`greet_async`. The call, not its first await, takes
+        the reference: a coroutine made before :meth:`close` completes normally."""
+        call = self._async
+        if call is None:
+            raise ValueError(_CLOSED)
+        return call(name)
+
+
+# --- the worker pool and completion queues ------------------------------------------------------
 
 
 def pool_configure(threads: int, queue_capacity: int) -> None:
-    status = _new_status()
-    if lib.greeter_pool_configure(threads, queue_capacity, status) != lib.GREETER_OK:
-        _raise_status(status)
+    _call(lib.greeter_pool_configure, threads, queue_capacity)
 
 
 def pool_shutdown() -> None:
-    lib.greeter_pool_shutdown()
+    _call(lib.greeter_pool_shutdown)
 
 
 def pool_size() -> tuple[int, int]:
-    return int(lib.greeter_pool_threads()), int(lib.greeter_pool_queue_capacity())
+    threads, capacity = ffi.new("size_t *"), ffi.new("size_t *")
+    _call(lib.greeter_pool_size, threads, capacity)
+    return int(threads[0]), int(capacity[0])
 
 
 def task_cancel(task_id: int) -> int:
     """1: removed before it started; 2: running, result dropped; 0: already finished."""
-    outcome: int = lib.greeter_task_cancel(task_id)
+    outcome: int = _call(lib.greeter_task_cancel, task_id)
     return outcome
 
 
@@ -375,14 +624,10 @@ Completion = tuple[int, str | None, GreeterError | None]
 
 _DRAIN_BATCH = 1024
 _DRAIN_TEXT = 64 * 1024
-_drain_packed = lib.greeter_queue_drain_packed
-_submit = lib.greeter_greet_submit
-_submit_many = lib.greeter_greet_submit_many
+_drain = lib.greeter_queue_drain
+_queue_free = lib.greeter_queue_free
 _LENS_TYPE = ffi.typeof("size_t[]")
 _new_lens = ffi.new
-
-
-_queue_free = lib.greeter_queue_free
 
 
 def _closed_queue_error() -> PoolShutDownError:
@@ -407,16 +652,12 @@ class CompletionQueue:
     # finalizer, say) defers the free until the call returns.
 
     def __init__(self) -> None:
-        status = _new_status()
-        ptr = lib.greeter_queue_new(status)
-        if ptr == _NULL:
-            _raise_status(status)
-        self._ptr: Any = _gc(ptr, _queue_free)
-        self.fd: int = lib.greeter_queue_fd(ptr)
+        self._ptr: Any = _gc(_call(lib.greeter_queue_new), _queue_free)
+        self.fd: int = _call(lib.greeter_queue_fd, self._ptr)
         # Reused per queue: only its loop's thread submits and drains, and neither nests.
         self._status = _new_status()
-        # greeter_queue_drain_packed writes a batch into flat arrays: three bulk copies per
-        # batch instead of several cffi field accesses per completion, and nothing to release.
+        # greeter_queue_drain writes a batch into flat arrays: three bulk copies per batch
+        # instead of several cffi field accesses per completion, and nothing to release.
         self._ids = ffi.new("uint64_t[]", _DRAIN_BATCH)
         self._codes = ffi.new("GreeterCode[]", _DRAIN_BATCH)
         self._text = ffi.new("char[]", _DRAIN_TEXT)
@@ -424,36 +665,23 @@ class CompletionQueue:
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
 
-    def submit(self, data: bytes) -> int:
-        """Queues the async greeting of UTF-8 ``data``; returns the task id."""
-        ptr = self._ptr
-        if ptr is None:
-            raise _closed_queue_error()
-        task_id: int = _submit(data, len(data), ptr, self._status)
-        if task_id == 0:
-            _raise_status(self._status)
-        return task_id
-
-    def submit_many(self, names: list[bytes]) -> tuple[int, int]:
-        """Queues the async greetings of the UTF-8 ``names`` in one call: ``(first_id, n)``,
-        the first ``n`` accepted with ids ``first_id, first_id + 1, ...`` (``n`` is less than
-        ``len(names)`` when the pool's queue is nearly full). Raises QueueFullError when none
-        fits, PoolShutDownError after shutdown. A name Rust refuses (NUL) still gets its id;
-        its error arrives as its completion."""
+    def submit(
+        self, submit: Callable[..., int], bound: tuple[Any, ...], names: list[bytes]
+    ) -> tuple[int, int]:
+        """Calls the submit export ``submit(*bound, names, lens, count, queue, first_id,
+        status)`` on the UTF-8 ``names``: ``(first_id, n)``, the first ``n`` accepted with ids
+        ``first_id, first_id + 1, ...`` (``n`` is less than ``len(names)`` when the pool's
+        queue is nearly full). Raises QueueFullError when none fits, PoolShutDownError after
+        shutdown. A name Rust refuses (NUL) still gets its id; its error arrives as its
+        completion."""
         ptr = self._ptr
         if ptr is None:
             raise _closed_queue_error()
         first = self._first
-        n: int = _submit_many(
-            b"".join(names),
-            _new_lens(_LENS_TYPE, [len(d) for d in names]),
-            len(names),
-            ptr,
-            first,
-            self._status,
-        )
+        lens = _new_lens(_LENS_TYPE, [len(d) for d in names])
+        n: int = submit(*bound, b"".join(names), lens, len(names), ptr, first, self._status)
         if n == 0 and names:
-            _raise_status(self._status)
+            raise _status_error(self._status)
         first_id: int = first[0]
         return first_id, n
 
@@ -465,11 +693,13 @@ class CompletionQueue:
         if ptr is None:
             return out
         ids, codes, used, left = self._ids, self._codes, self._used, self._left
-        text, room = self._text, _DRAIN_TEXT
+        text, room, status = self._text, _DRAIN_TEXT, self._status
         while len(out) < limit:
             want = min(limit - len(out), _DRAIN_BATCH)
-            n: int = _drain_packed(ptr, ids, codes, want, text, room, used, left)
+            n: int = _drain(ptr, ids, codes, want, text, room, used, left, status)
             if n == 0:
+                if status.code:
+                    raise _status_error(status)
                 if used[0] <= room:
                     break  # nothing waiting
                 # One text larger than the buffer: a buffer for it, this drain only.
@@ -478,11 +708,11 @@ class CompletionQueue:
                 continue
             texts = _unpack(text, used[0]).decode().split("\0")
             task_ids: list[int] = _unpack(ids, n)
-            status: list[int] = _unpack(codes, n)
-            if any(status):
-                for task_id, code, value in zip(task_ids, status, texts, strict=True):
+            codes_: list[int] = _unpack(codes, n)
+            if any(codes_):
+                for task_id, code, value in zip(task_ids, codes_, texts, strict=True):
                     if code:
-                        out.append((task_id, None, _ERRORS.get(code, GreeterError)(code, value)))
+                        out.append((task_id, None, _error(code, value)))
                     else:
                         out.append((task_id, value, None))
             else:

@@ -1,12 +1,6 @@
-"""The package version. Its one source is rust/Cargo.toml: setup.py copies it into the
-distribution's metadata, read here, and the Rust library reports the same through
-``greeter_version()``; ``greeter._native`` refuses a library whose version differs."""
+"""The package version, written by setup.py from rust/Cargo.toml at build time (never edit it
+by hand), so that an installation and a build tree alike know it without distribution metadata.
+The Rust library reports its own through ``greeter_version()``; ``greeter._native`` refuses a
+library whose version differs."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__: str = version("greeter")
-except PackageNotFoundError as exc:  # pragma: no cover - only outside an installation
-    raise ImportError(
-        "greeter is not installed (no distribution metadata); install it with `pip install .`"
-    ) from exc
+__version__ = "0.1.0"

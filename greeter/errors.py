@@ -52,11 +52,17 @@ class InvalidArgumentError(GreeterError, ValueError):
     """An argument is outside its documented range."""
 
 
+class InvalidTemplateError(GreeterError, ValueError):
+    """A :class:`~greeter.Greeter` template was refused; the message names the problem and
+    its character offset (an index into the template ``str``)."""
+
+
 __all__ = [
     "GreeterError",
     "GreeterOverflowError",
     "InteriorNulError",
     "InvalidArgumentError",
+    "InvalidTemplateError",
     "InvalidUtf8Error",
     "NullPointerError",
     "PoolShutDownError",

@@ -10,409 +10,607 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-// The size in bytes of the buffer `greeter_greet_small` writes into. A name of at most
-// `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES` bytes always fits.
-#define GREETER_SMALL_BUFFER_LEN 256
+/**
+ * The longest `greeter_debug_spin` busy-waits, in microseconds (one second).
+ */
+#define GREETER_DEBUG_SPIN_MAX_MICROS 1000000
 
-// The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
-// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
+/**
+ * What an `int64_t` export returns on failure (`-INT64_MAX`, spelled as a literal so that
+ * cffi's `cdef` reads it): a value none of their results can take. For a hot-path export (no
+ * status parameter) the failure's status is then the calling thread's; take it with
+ * `greeter_status_take_thread`.
+ */
+#define GREETER_FAILED -9223372036854775807
+
+/**
+ * The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
+ * exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
+ */
 #define GREETER_GREETING_EXTRA_BYTES 8
 
-// What `greeter_add_numbers_checked` returns when the sum does not fit in an i32
-// (`INT64_MAX`, which no i32 sum equals).
-#define GREETER_ADD_OVERFLOWED 9223372036854775807
-
-// The default bound on queued (not yet started) tasks.
+/**
+ * The default bound on queued (not yet started) tasks.
+ */
 #define GREETER_DEFAULT_QUEUE_CAPACITY 65536
 
-// The most worker threads a pool may have. A larger request is refused with
-// `GREETER_ERR_INVALID_ARGUMENT` instead of trying to allocate and spawn that many (a request
-// for 2^40 threads aborted the process on the allocation of their handles).
+/**
+ * The most worker threads a pool may have. A larger request is refused with
+ * `GREETER_ERR_INVALID_ARGUMENT` instead of trying to allocate and spawn that many (a request
+ * for 2^40 threads aborted the process on the allocation of their handles).
+ */
 #define GREETER_MAX_POOL_THREADS 1024
 
-// A queue of completed tasks for one consumer (one event loop), with a file descriptor that
-// is readable while completions wait.
-//
-// Reference-counted: the pointer `greeter_queue_new` returns is the caller's reference, and
-// every task in flight for the queue holds its own. `greeter_queue_free` closes the queue and
-// drops the caller's reference; the memory and the descriptor go with the last reference, so
-// a worker never delivers into a freed queue. The caller's reference must stay alive during
-// every call it is passed to: free it only once calls on other threads have returned (the
-// Python binding guarantees this by construction, since each call holds the object that owns
-// the reference as an argument).
+/**
+ * The largest template accepted, in bytes of UTF-8 (64 KiB).
+ */
+#define GREETER_TEMPLATE_MAX_BYTES 65536
+
+/**
+ * A completion queue: completed tasks for one consumer (one event loop), with a file
+ * descriptor that is readable while completions wait.
+ *
+ * Reference-counted: the pointer `greeter_queue_new` returns is the caller's reference, and
+ * every task in flight for the queue holds its own. `greeter_queue_free` closes the queue and
+ * drops the caller's reference; the memory and the descriptor go with the last reference, so
+ * a worker never delivers into a freed queue. The caller's reference must stay alive during
+ * every call it is passed to: free it only once calls on other threads have returned (the
+ * Python binding guarantees this by construction, since each call holds the object that owns
+ * the reference as an argument). A call on a freed queue is undefined behaviour in C.
+ */
 typedef struct GreeterCompletionQueue GreeterCompletionQueue;
 
-// A status code. `GREETER_OK` (0) means success; every other value names one failure.
+/**
+ * A greeter object: a greeting template (`Bonjour, {name} !`) parsed and validated once,
+ * immutable, used from any thread.
+ *
+ * Reference-counted. The pointer `greeter_greeter_new` returns is the caller's reference,
+ * dropped exactly once with `greeter_greeter_free`; every task submitted with
+ * `greeter_greeter_greet_submit` holds its own, so the object lives until the caller has
+ * freed its reference and the last of those tasks has ended. The caller's reference must stay
+ * alive during every call it is passed to: free it only once calls on other threads have
+ * returned. A call with a freed handle is undefined behaviour in C (the Python binding cannot
+ * make one: each call holds the Python object that owns the reference).
+ */
+typedef struct GreeterGreeter GreeterGreeter;
+
+/**
+ * A status code. `GREETER_OK` (0) means success; every other value names one failure.
+ */
 typedef int32_t GreeterCode;
 
-// The error channel of the `greeter_` API.
-//
-// The caller provides it (zeroed, or holding a status from an earlier call) and owns it.
-// Every call that takes one sets `code` (`GREETER_OK` on success). On failure `message` is a
-// NUL-terminated UTF-8 string the caller owns; `greeter_status_clear` frees it. A message
-// still held when the status is passed to another call is freed by that call, so reusing a
-// status never leaks. A NULL status is accepted: the call then reports only through its
-// return value.
+/**
+ * The error channel of the `greeter_` API.
+ *
+ * The caller provides it (zeroed, or holding a status from an earlier call) and owns it.
+ * Every call that takes one sets `code` (`GREETER_OK` on success). On failure `message` is a
+ * NUL-terminated UTF-8 string the caller owns; `greeter_status_clear` frees it. A message
+ * still held when the status is passed to another call is freed by that call, so reusing a
+ * status never leaks. A NULL status is accepted: the call then reports only through its
+ * return value.
+ *
+ * The failure value of an export is the zero of its return type (NULL, 0, `false`, nothing
+ * for `void`), except for `int64_t`, whose failure value is `GREETER_FAILED`. Where zero is
+ * also a possible result (0 from `greeter_greet_many` for no names, descriptor 0 from
+ * `greeter_queue_fd`), `code` tells them apart: a caller reads the status only after a zero.
+ */
 typedef struct GreeterStatus {
-  // `GREETER_OK` or one of the `GREETER_ERR_*` codes.
+  /**
+   * `GREETER_OK` or one of the `GREETER_ERR_*` codes.
+   */
   GreeterCode code;
-  // NULL on success; otherwise an owned description of the failure.
+  /**
+   * NULL on success; otherwise an owned description of the failure.
+   */
   char *message;
 } GreeterStatus;
 
-// One finished asynchronous task, as written by `greeter_queue_drain`.
-//
-// On success `status.code` is `GREETER_OK` and `value` is the owned greeting (`value_len`
-// bytes, NUL-terminated); on failure `value` is NULL and `status` holds the error. Release
-// both with `greeter_completions_release` (or `greeter_string_free` and
-// `greeter_status_clear` one by one).
-typedef struct GreeterCompletion {
-  // The id `greeter_greet_submit` returned.
-  uint64_t task_id;
-  // The greeting, owned by the caller, or NULL.
-  char *value;
-  // The greeting's length in bytes, without the NUL.
-  size_t value_len;
-  // The task's outcome.
-  struct GreeterStatus status;
-} GreeterCompletion;
-
-// Success.
+/**
+ * Success.
+ */
 #define GREETER_OK 0
 
-// A required pointer argument was NULL.
+/**
+ * A required pointer argument was NULL.
+ */
 #define GREETER_ERR_NULL_POINTER 1
 
-// A string argument was not valid UTF-8.
+/**
+ * A string argument was not valid UTF-8.
+ */
 #define GREETER_ERR_INVALID_UTF8 2
 
-// A string argument contained a NUL byte, which a C string cannot carry.
+/**
+ * A string argument contained a NUL byte, which a C string cannot carry.
+ */
 #define GREETER_ERR_INTERIOR_NUL 3
 
-// An integer result does not fit its type.
+/**
+ * An integer result does not fit its type.
+ */
 #define GREETER_ERR_OVERFLOW 4
 
-// Rust code panicked; the panic was caught at the boundary and its message is in the status.
+/**
+ * Rust code panicked; the panic was caught at the boundary and its message is in the status.
+ */
 #define GREETER_ERR_PANIC 5
 
-// The worker pool is shut down: the task was refused, or was queued and never started.
+/**
+ * The worker pool is shut down: the task was refused, or was queued and never started.
+ */
 #define GREETER_ERR_SHUT_DOWN 6
 
-// The worker pool's queue is full; retry after some tasks complete (backpressure).
+/**
+ * The worker pool's queue is full; retry after some tasks complete (backpressure).
+ */
 #define GREETER_ERR_QUEUE_FULL 7
 
-// An argument is outside its documented range.
+/**
+ * An argument is outside its documented range.
+ */
 #define GREETER_ERR_INVALID_ARGUMENT 8
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
+/**
+ * A template was refused: no `{name}`, an unknown placeholder, a lone brace, a NUL character or
+ * over 64 KiB. The message names the problem and its character offset.
+ */
+#define GREETER_ERR_INVALID_TEMPLATE 9
 
-// Seed API: returns `a + b`, wrapping on i32 overflow (two's complement), as the seed's
-// release build did; it never panics. Use `greeter_add_numbers` to have overflow reported.
-int32_t add_numbers(int32_t a, int32_t b);
-
-// Seed API: returns `Hello, {name}!` as a new string the caller owns and frees with
-// `free_string`.
-//
-// `name` is a NUL-terminated UTF-8 string, borrowed for the call. Returns NULL, instead of the
-// seed's silent "Unknown", when `name` is NULL or not valid UTF-8 (or if Rust panicked); use
-// `greeter_greet` to learn why.
-//
-// # Safety
-// `name` is NULL or a valid NUL-terminated string.
-char *greet(const char *name);
-
-// Seed API: frees a string returned by `greet`, passed to an `async_greet` callback, or
-// returned by any `greeter_` function. NULL is accepted and ignored. The same function as
-// `greeter_string_free`.
-//
-// # Safety
-// `ptr` is NULL or a string greeter handed out that has not been freed yet.
-void free_string(char *ptr);
-
-// Seed API: greets `name` on a worker thread and passes `Async Hello, {name}!` to
-// `callback`, which owns the string and frees it with `free_string`.
-//
-// `name` is copied before this function returns (the seed read the caller's pointer from
-// another thread, after the caller may have freed it), so the caller may free it at once.
-//
-// The callback runs exactly once, on one of three threads:
-// - a greeter worker thread, once the task has run: with the greeting, or with NULL if
-//   making it panicked;
-// - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
-//   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
-//   caller's thread, and the main Python interpreter's exit on the main thread);
-// - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
-//   valid UTF-8, or the pool is shut down or its queue is full.
-//
-// In a `fork()` child, tasks submitted before the fork never call back (they belong to the
-// parent's pool). A NULL `callback` makes this a no-op. The callback must not unwind.
-//
-// # Safety
-// `name` is NULL or a valid NUL-terminated string; `callback` is NULL or safe to call from any
-// thread until it has been called.
-void async_greet(const char *name, void (*callback)(char*));
-
-// Frees a string greeter handed out (the same function as the seed's `free_string`). NULL is
-// accepted and ignored.
-//
-// # Safety
-// `ptr` is NULL or a string greeter handed out that has not been freed yet.
+/**
+ * Frees a string greeter handed out (the same function as the tutorial-compatible
+ * `free_string`). NULL is accepted and ignored.
+ *
+ * # Safety
+ * `ptr` is NULL or a string greeter handed out that has not been freed yet.
+ */
 void greeter_string_free(char *ptr);
 
-// Frees the message `status` holds and resets it to `GREETER_OK`. NULL is accepted.
-//
-// # Safety
-// `status` is NULL or points to a zeroed status or one filled by a greeter call.
+/**
+ * Frees the message `status` holds and resets it to `GREETER_OK`. NULL is accepted.
+ *
+ * # Safety
+ * `status` is NULL or points to a zeroed status or one filled by a greeter call.
+ */
 void greeter_status_clear(struct GreeterStatus *status);
 
-// The number of strings greeter handed out (greetings and status messages) that have not been
-// freed yet. A caller that frees everything sees it return to its earlier value.
+/**
+ * Moves the calling thread's status into `status`: the failure of the last hot-path export
+ * (those returning `int64_t` without a status parameter) that returned `GREETER_FAILED` on
+ * this thread, or `GREETER_OK` when there is none (it was taken already). Call it right after
+ * the failed call, before any other greeter call on the thread.
+ *
+ * # Safety
+ * `status` is NULL or points to a zeroed status or one filled by a greeter call.
+ */
+void greeter_status_take_thread(struct GreeterStatus *status);
+
+/**
+ * The number of strings greeter handed out (greetings and status messages) that have not been
+ * freed yet. A caller that frees everything sees it return to its earlier value.
+ */
 int64_t greeter_live_strings(void);
 
-// The library's version, for example "0.1.0": a static NUL-terminated string the caller must
-// not free.
+/**
+ * The library's version, for example "0.1.0": a static NUL-terminated string the caller must
+ * not free.
+ */
 const char *greeter_version(void);
 
-// Diagnostic: makes the next `count` greetings anywhere in the process (sync, async, seed)
-// panic inside Rust, to exercise the panic paths in a release build. Returns the number that
-// was still armed. Not for production use.
+/**
+ * Tutorial-compatible: returns `a + b`, wrapping on i32 overflow (two's complement) as the
+ * tutorial's release build did. `greeter_add_numbers` reports overflow instead.
+ */
+int32_t add_numbers(int32_t a, int32_t b);
+
+/**
+ * Tutorial-compatible: returns `Hello, {name}!` as a new string the caller owns and frees with
+ * `free_string`.
+ *
+ * `name` is a NUL-terminated UTF-8 string, borrowed for the call. Returns NULL, instead of the
+ * tutorial's silent "Unknown", when `name` is NULL or not valid UTF-8 (or if Rust panicked);
+ * `greeter_greet` says why.
+ *
+ * # Safety
+ * `name` is NULL or a valid NUL-terminated string.
+ */
+char *greet(const char *name);
+
+/**
+ * Tutorial-compatible: frees a string returned by `greet`, passed to an `async_greet`
+ * callback, or returned by any `greeter_` function. NULL is accepted and ignored. The same
+ * function as `greeter_string_free`.
+ *
+ * # Safety
+ * `ptr` is NULL or a string greeter handed out that has not been freed yet.
+ */
+void free_string(char *ptr);
+
+/**
+ * Tutorial-compatible: greets `name` on a worker thread and passes `Async Hello, {name}!` to
+ * `callback`, which owns the string and frees it with `free_string`.
+ *
+ * `name` is copied before this function returns (the tutorial read the caller's pointer from
+ * another thread, after the caller may have freed it), so the caller may free it at once.
+ *
+ * The callback runs exactly once, on one of three threads:
+ * - a greeter worker thread, once the task has run: with the greeting, or with NULL if
+ *   making it panicked;
+ * - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
+ *   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
+ *   caller's thread, and the main Python interpreter's exit on the main thread);
+ * - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
+ *   valid UTF-8, or the pool is shut down or its queue is full.
+ *
+ * In a `fork()` child, tasks submitted before the fork never call back (they belong to the
+ * parent's pool). A NULL `callback` makes this a no-op.
+ *
+ * The callback must not unwind, and should not block for long: it runs on one of the pool's
+ * workers, which serve every asynchronous call of the process. It may call any greeter
+ * function, `greeter_pool_shutdown` included.
+ *
+ * # Safety
+ * `name` is NULL or a valid NUL-terminated string; `callback` is NULL or safe to call from any
+ * thread until it has been called.
+ */
+void async_greet(const char *name, void (*callback)(char*));
+
+/**
+ * Diagnostic: makes the next `count` greetings anywhere in the process (sync, async,
+ * tutorial-compatible) panic inside Rust, to exercise the panic paths in a release build.
+ * Returns the number that was still armed. Not for production use.
+ */
 uint32_t greeter_debug_inject_panics(uint32_t count);
 
-// Returns `a + b`. On i32 overflow sets `GREETER_ERR_OVERFLOW` in `status` and returns 0.
-//
-// # Safety
-// `status` is NULL or valid for writes (see `GreeterStatus`).
-int32_t greeter_add_numbers(int32_t a, int32_t b, struct GreeterStatus *status);
+/**
+ * Diagnostic: busy-waits on the calling thread for `microseconds`; more than
+ * `GREETER_DEBUG_SPIN_MAX_MICROS` is refused with `GREETER_ERR_INVALID_ARGUMENT`. A
+ * deliberately slow call, for tests that watch whether a binding lets its other threads run
+ * while a call is in Rust. Not for production use.
+ *
+ * Short call: bounded by that limit, no lock, no callback, no I/O. (The slow member of the
+ * set on purpose: it is how a binding's tests see that these calls keep their caller's lock.)
+ *
+ * # Safety
+ * `status` is NULL or valid for writes.
+ */
+void greeter_debug_spin(uint32_t microseconds, struct GreeterStatus *status);
 
-// Returns `a + b` when it fits in an i32, otherwise `GREETER_ADD_OVERFLOWED` (`INT64_MAX`); it
-// cannot fail otherwise. One comparison tells the caller which, so this is the hot path behind
-// Python's `add_numbers`; `greeter_add_numbers` gives the overflow's message.
-int64_t greeter_add_numbers_checked(int32_t a, int32_t b);
+/**
+ * Diagnostic: how many times the calling thread has taken a lock of the worker pool or of a
+ * completion queue (the locks a worker thread can hold). A test reads it before and after a
+ * call to show that the call took none. Not for production use.
+ */
+uint64_t greeter_debug_locks_taken(void);
 
-// Returns `Hello, {name}!` as a new NUL-terminated string the caller owns and frees with
-// `greeter_string_free`, and stores its length in bytes (without the NUL) in `*out_len`
-// when `out_len` is not NULL.
-//
-// `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
-// borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
-// `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
-// (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
-//
-// # Safety
-// `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
-// writes.
+/**
+ * Returns `a + b`. On i32 overflow returns `GREETER_FAILED` and the calling thread's status
+ * (`greeter_status_take_thread`) holds `GREETER_ERR_OVERFLOW`.
+ *
+ * Hot path: no status parameter (see `greeter_status_take_thread`).
+ *
+ * Short call: constant work on two integers, no lock, no callback, no I/O.
+ */
+int64_t greeter_add_numbers(int32_t a, int32_t b);
+
+/**
+ * Returns `Hello, {name}!` as a new NUL-terminated string the caller owns and frees with
+ * `greeter_string_free`, and stores its length in bytes (without the NUL) in `*out_len`
+ * when `out_len` is not NULL.
+ *
+ * `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
+ * borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
+ * `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
+ * (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
+ *
+ * # Safety
+ * `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
+ * writes.
+ */
 char *greeter_greet(const char *name,
                     size_t name_len,
                     size_t *out_len,
                     struct GreeterStatus *status);
 
-// Writes `Hello, {name}!` into the caller's buffer `buf` of `buf_len` bytes (no NUL is
-// written) and returns its length in bytes. When that length exceeds `buf_len` nothing is
-// written: call again with a buffer at least that long. No allocation is handed out.
-//
-// On failure returns the negated error code (`-GREETER_ERR_*`, always < 0) and, when `status`
-// is not NULL, also sets it. `name` is as for `greeter_greet`. `buf` may be NULL only when
-// `buf_len` is 0.
-//
-// # Safety
-// `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for `buf_len`
-// bytes and does not overlap `name`; `status` is NULL or valid for writes.
-int64_t greeter_greet_into(const char *name,
-                           size_t name_len,
-                           char *buf,
-                           size_t buf_len,
-                           struct GreeterStatus *status);
+/**
+ * Writes `Hello, {name}!` into the caller's buffer `out` of `out_len` bytes (no NUL is
+ * written) and returns its length in bytes, always `name_len + GREETER_GREETING_EXTRA_BYTES`.
+ * When that exceeds `out_len`, the name is not read and nothing is written: call again with a
+ * buffer at least that long. Nothing is allocated for the caller.
+ *
+ * `name` is as for `greeter_greet`. On failure returns `GREETER_FAILED`, and the calling
+ * thread's status (`greeter_status_take_thread`) holds `GREETER_ERR_NULL_POINTER` (a NULL
+ * `out` with room), the `greeter_greet` input errors, or `GREETER_ERR_PANIC`.
+ *
+ * Hot path: no status parameter (see `greeter_status_take_thread`).
+ *
+ * Short call: at most `out_len` bytes are read and written, a bound the caller sets with its
+ * buffer (a longer name is not read); no lock, no callback, no I/O.
+ *
+ * # Safety
+ * `name` is NULL or readable for `name_len` bytes; `out` is NULL or writable for `out_len`
+ * bytes and does not overlap `name`.
+ */
+int64_t greeter_greet_into(const char *name, size_t name_len, char *out, size_t out_len);
 
-// Writes `Hello, {name}!` into the caller's buffer `buf`, which holds
-// `GREETER_SMALL_BUFFER_LEN` bytes (no NUL is written), and returns its length in bytes. The
-// fast path for short names: three arguments, no status, no allocation.
-//
-// `name` is as for `greeter_greet`. On failure returns the negated error code (always < 0)
-// and writes the error message into `buf` as a NUL-terminated string (cut to fit): the
-// `greeter_greet` input errors, `GREETER_ERR_PANIC`, and `GREETER_ERR_INVALID_ARGUMENT` when
-// `name_len` exceeds `GREETER_SMALL_BUFFER_LEN - GREETER_GREETING_EXTRA_BYTES`. A NULL `buf`
-// gives `-GREETER_ERR_NULL_POINTER` and no message.
-//
-// # Safety
-// `name` is NULL or readable for `name_len` bytes; `buf` is NULL or writable for
-// `GREETER_SMALL_BUFFER_LEN` bytes and does not overlap `name`.
-int64_t greeter_greet_small(const char *name, size_t name_len, char *buf);
+/**
+ * Greets `count` names in one call, writing into the caller's buffer: nothing is allocated
+ * for the caller and nothing needs freeing.
+ *
+ * `names` points to `names_len` bytes (no terminator needed), borrowed for the call: the
+ * `count` names' UTF-8 joined by single NUL bytes, so `count - 1` NULs, an empty name being an
+ * empty field (`count` tells one empty name from none). The greetings are written to `out`
+ * (`out_len` bytes) joined the same way, without a terminator, and their total length is
+ * returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
+ * `out_len`, the names are not read and nothing is written: call again with a buffer at least
+ * that long. `count` 0 with no names returns 0 with `GREETER_OK`.
+ *
+ * On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
+ * `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number of names other than `count` (a name
+ * contained a NUL byte); `GREETER_ERR_INVALID_ARGUMENT` for `count` 0 with non-empty names or
+ * lengths over `PTRDIFF_MAX`; `GREETER_ERR_NULL_POINTER`; `GREETER_ERR_PANIC`. `names` may be
+ * NULL only when `names_len` is 0, `out` only when `out_len` is 0.
+ *
+ * # Safety
+ * `names` is NULL or readable for `names_len` bytes; `out` is NULL or writable for `out_len`
+ * bytes and does not overlap `names`; `status` is NULL or valid for writes.
+ */
+size_t greeter_greet_many(const char *names,
+                          size_t names_len,
+                          size_t count,
+                          char *out,
+                          size_t out_len,
+                          struct GreeterStatus *status);
 
-// Greets `count` names in one call, writing into the caller's buffer: nothing is allocated
-// for the caller and nothing needs freeing.
-//
-// `names` points to `names_len` bytes (no terminator needed), borrowed for the call: the
-// `count` names' UTF-8 joined by single NUL bytes, so `count - 1` NULs, an empty name being an
-// empty field (`count` tells one empty name from none). The greetings are written to `out`
-// (`out_len` bytes) joined the same way, without a terminator, and their total length is
-// returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
-// `out_len` nothing is written: call again with a buffer at least that long.
-//
-// On failure returns the negated error code (always < 0) and sets `status` when it is not
-// NULL: `GREETER_ERR_INVALID_UTF8`; `GREETER_ERR_INTERIOR_NUL` when the bytes hold a number
-// of names other than `count` (a name contained a NUL byte); `GREETER_ERR_INVALID_ARGUMENT`
-// for `count` 0 with non-empty names or lengths over `PTRDIFF_MAX`; `GREETER_ERR_NULL_POINTER`;
-// `GREETER_ERR_PANIC`. `names` may be NULL only when `names_len` is 0, `out` only when
-// `out_len` is 0.
-//
-// # Safety
-// `names` is NULL or readable for `names_len` bytes; `out` is NULL or writable for `out_len`
-// bytes and does not overlap `names`; `status` is NULL or valid for writes.
-int64_t greeter_greet_many(const char *names,
-                           size_t names_len,
-                           size_t count,
-                           char *out,
-                           size_t out_len,
-                           struct GreeterStatus *status);
+/**
+ * Submits `Async Hello, {name}!` for each of `count` names to the worker pool (starting it if
+ * needed), under one lock, to be delivered to `queue`; returns at once. The asynchronous form
+ * of a greeting: completions carry the greeting as their text.
+ *
+ * The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
+ * `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
+ * them, or fewer when the pool's queue has room for fewer (submit the rest later), and
+ * stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`. Every accepted id gets exactly one completion. A name that is not valid
+ * UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
+ * at once. On failure returns 0 and sets `status`: `GREETER_ERR_QUEUE_FULL` (none fits:
+ * retry after some complete), `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`,
+ * `GREETER_ERR_INVALID_ARGUMENT` (the lengths add up to more than `PTRDIFF_MAX`) or
+ * `GREETER_ERR_PANIC`. `count` 0 returns 0 with `GREETER_OK`.
+ *
+ * # Safety
+ * `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
+ * readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live queue
+ * handle; `first` and `status` are NULL or valid for writes.
+ */
+size_t greeter_greet_submit(const char *names,
+                            const size_t *lens,
+                            size_t count,
+                            const struct GreeterCompletionQueue *queue,
+                            uint64_t *first,
+                            struct GreeterStatus *status);
 
-// Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
-// for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
-// `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
-// with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running or when `threads` exceeds
-// `GREETER_MAX_POOL_THREADS`. Returns the status code.
-//
-// # Safety
-// `status` is NULL or valid for writes.
-GreeterCode greeter_pool_configure(size_t threads,
-                                   size_t queue_capacity,
-                                   struct GreeterStatus *status);
+/**
+ * Parses the template `text` (`text_len` bytes of UTF-8, borrowed for the call) and returns
+ * the caller's reference to a new greeter object, dropped with `greeter_greeter_free`.
+ *
+ * The template's rules: `{name}` (at least one) is replaced by the name; `{{` and `}}` are
+ * literal braces; any other `{` or `}`, a NUL byte, or more than `GREETER_TEMPLATE_MAX_BYTES`
+ * bytes is refused. On failure returns NULL and sets `status`: `GREETER_ERR_INVALID_TEMPLATE`
+ * (the message names the problem and its character offset), `GREETER_ERR_INVALID_UTF8`,
+ * `GREETER_ERR_NULL_POINTER` (NULL `text` with a length), `GREETER_ERR_INVALID_ARGUMENT`
+ * (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
+ *
+ * # Safety
+ * `text` is NULL or readable for `text_len` bytes; `status` is NULL or valid for writes.
+ */
+struct GreeterGreeter *greeter_greeter_new(const char *text,
+                                           size_t text_len,
+                                           struct GreeterStatus *status);
 
-// Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN` (their
-// `async_greet` callbacks run on this thread, with NULL, before this returns), running ones
-// finish, the workers are joined. Later submits fail with `GREETER_ERR_SHUT_DOWN` until
-// `greeter_pool_configure` is called. Idempotent; returns once the workers have exited.
-void greeter_pool_shutdown(void);
+/**
+ * Drops the caller's reference to a greeter object; the object is freed with its last
+ * reference: now, or when the last task submitted with it ends. NULL is accepted.
+ *
+ * # Safety
+ * `greeter` is NULL or the caller's live reference, freed once and not used again after this
+ * call; no call with it may still be running on another thread.
+ */
+void greeter_greeter_free(struct GreeterGreeter *greeter);
 
-// The number of worker threads of the running pool, or of the next one.
-size_t greeter_pool_threads(void);
+/**
+ * Writes the greeting of `name` by `greeter`'s template into the caller's buffer `out` of
+ * `out_len` bytes (no NUL is written) and returns its length in bytes: the template's literal
+ * bytes plus `name_len` per `{name}` (so an empty name with no buffer gives the first, and one
+ * byte more of name adds the second). When that exceeds `out_len`, the name is not read and
+ * nothing is written: call again with a buffer at least that long.
+ *
+ * `name` is as for `greeter_greet`. On failure returns `GREETER_FAILED`, and the calling
+ * thread's status (`greeter_status_take_thread`) holds `GREETER_ERR_NULL_POINTER` (NULL
+ * `greeter`, or NULL `out` with room), `GREETER_ERR_INVALID_ARGUMENT` (a greeting longer than
+ * `PTRDIFF_MAX`), the `greeter_greet` input errors, or `GREETER_ERR_PANIC`.
+ *
+ * Hot path: the method form of `greeter_greet_into`, with its convention (no status
+ * parameter; see `greeter_status_take_thread`).
+ *
+ * Short call: at most `out_len` bytes are read and written, a bound the caller sets with its
+ * buffer (a longer name is not read); no lock, no callback, no I/O.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; `name` is NULL or readable for `name_len` bytes;
+ * `out` is NULL or writable for `out_len` bytes and does not overlap `name`.
+ */
+int64_t greeter_greeter_greet_into(const struct GreeterGreeter *greeter,
+                                   const char *name,
+                                   size_t name_len,
+                                   char *out,
+                                   size_t out_len);
 
-// The queue capacity of the running pool, or of the next one.
-size_t greeter_pool_queue_capacity(void);
+/**
+ * Greets `count` names by `greeter`'s template in one call, writing into the caller's buffer:
+ * nothing is allocated for the caller and nothing needs freeing.
+ *
+ * `names`, `names_len` and `count` are as for `greeter_greet_many` (the names' UTF-8 joined by
+ * single NUL bytes). The greetings are written to `out` (`out_len` bytes) joined the same way,
+ * without a terminator, and their total length is returned: the template's literal bytes per
+ * name, plus the names' bytes once per `{name}`, plus `count - 1` separators. When that exceeds
+ * `out_len` nothing is written: call again with a buffer at least that long. `count` 0 with no
+ * names returns 0 with `GREETER_OK`.
+ *
+ * On failure returns 0 and sets `status`: `GREETER_ERR_NULL_POINTER` (NULL `greeter`, or NULL
+ * `names`/`out` with a length), the `greeter_greet_many` input errors, or `GREETER_ERR_PANIC`.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; `names` is NULL or readable for `names_len`
+ * bytes; `out` is NULL or writable for `out_len` bytes and does not overlap `names`; `status`
+ * is NULL or valid for writes.
+ */
+size_t greeter_greeter_greet_many(const struct GreeterGreeter *greeter,
+                                  const char *names,
+                                  size_t names_len,
+                                  size_t count,
+                                  char *out,
+                                  size_t out_len,
+                                  struct GreeterStatus *status);
 
-// True while the worker pool is running (it starts on the first submit).
-bool greeter_pool_is_running(void);
+/**
+ * Submits the greeting of each of `count` names by `greeter`'s template to the worker pool,
+ * to be delivered to `queue`, exactly as `greeter_greet_submit` does for the default async
+ * greeting (same arguments after `greeter`, same ids, completions and failures, plus
+ * `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). Each accepted task holds its own
+ * reference to the object: the caller may free its reference as soon as this returns.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; the other arguments are as for
+ * `greeter_greet_submit`.
+ */
+size_t greeter_greeter_greet_submit(const struct GreeterGreeter *greeter,
+                                    const char *names,
+                                    const size_t *lens,
+                                    size_t count,
+                                    const struct GreeterCompletionQueue *queue,
+                                    uint64_t *first_id,
+                                    struct GreeterStatus *status);
 
-// Creates a completion queue and returns the caller's reference to it, dropped with
-// `greeter_queue_free` (see `GreeterCompletionQueue`). Returns NULL with `status` set if the
-// wake-up descriptor cannot be created.
-//
-// # Safety
-// `status` is NULL or valid for writes.
+/**
+ * The number of greeter objects alive: created and not yet freed by their last reference
+ * (the caller's, or a task's). A caller that frees everything, once its tasks have
+ * completed, sees it return to its earlier value.
+ */
+int64_t greeter_live_objects(void);
+
+/**
+ * Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
+ * for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
+ * `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
+ * with `GREETER_ERR_INVALID_ARGUMENT` while the pool is running or when `threads` exceeds
+ * `GREETER_MAX_POOL_THREADS`.
+ *
+ * # Safety
+ * `status` is NULL or valid for writes.
+ */
+void greeter_pool_configure(size_t threads, size_t queue_capacity, struct GreeterStatus *status);
+
+/**
+ * Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN` (their
+ * `async_greet` callbacks run on this thread, with NULL, before this returns), running ones
+ * finish, the workers are joined. Later submits fail with `GREETER_ERR_SHUT_DOWN` until
+ * `greeter_pool_configure` is called. Idempotent; returns once the workers have exited (a
+ * worker that calls it, from an `async_greet` callback, is left to return on its own).
+ *
+ * # Safety
+ * `status` is NULL or valid for writes.
+ */
+void greeter_pool_shutdown(struct GreeterStatus *status);
+
+/**
+ * Stores the number of worker threads and the queue capacity of the running pool, or of the
+ * next one, in `*threads` and `*queue_capacity` (each skipped when NULL).
+ *
+ * # Safety
+ * `threads`, `queue_capacity` and `status` are NULL or valid for writes.
+ */
+void greeter_pool_size(size_t *threads, size_t *queue_capacity, struct GreeterStatus *status);
+
+/**
+ * Cancels task `task_id`. Returns 1 if it was still queued (it will never run and no
+ * completion will be delivered), 2 if it is running (its result will be dropped, no completion
+ * delivered), 0 if it is unknown or already finished (its completion is delivered or on its
+ * way, and must still be drained). Fails (0 with the status set) only on a panic.
+ *
+ * # Safety
+ * `status` is NULL or valid for writes.
+ */
+int32_t greeter_task_cancel(uint64_t task_id, struct GreeterStatus *status);
+
+/**
+ * Creates a completion queue and returns the caller's reference to it, given back with
+ * `greeter_queue_free` (see `GreeterCompletionQueue`). Returns NULL with `status` set if the
+ * wake-up descriptor cannot be created.
+ *
+ * # Safety
+ * `status` is NULL or valid for writes.
+ */
 struct GreeterCompletionQueue *greeter_queue_new(struct GreeterStatus *status);
 
-// The queue's file descriptor, owned by the queue: it is readable while completions wait, and
-// `greeter_queue_drain` consumes its readiness. Watch it for reading; never read or close it.
-// Returns -1 for NULL.
-//
-// # Safety
-// `queue` is NULL or a live queue from `greeter_queue_new`.
-int32_t greeter_queue_fd(const struct GreeterCompletionQueue *queue);
+/**
+ * The queue's file descriptor, owned by the queue: it is readable while completions wait, and
+ * a drain that empties the queue consumes its readiness. Watch it for reading; never read or
+ * close it. Returns 0 with `GREETER_ERR_NULL_POINTER` for a NULL `queue` (0 with
+ * `GREETER_OK` is descriptor 0).
+ *
+ * # Safety
+ * `queue` is NULL or a live queue handle; `status` is NULL or valid for writes.
+ */
+int32_t greeter_queue_fd(const struct GreeterCompletionQueue *queue, struct GreeterStatus *status);
 
-// Moves up to `capacity` completions into `out` and returns how many. Each one's `value` and
-// status message now belong to the caller (see `GreeterCompletion`).
-//
-// # Safety
-// `queue` is NULL (returns 0) or a live queue; `out` is writable for `capacity` completions
-// (it may be uninitialised).
+/**
+ * Moves completions into flat caller-owned arrays, so that a caller reads a batch with a
+ * few bulk copies instead of one field access per completion. Nothing is allocated for the
+ * caller and nothing needs releasing.
+ *
+ * For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
+ * its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
+ * the job's text on success or the error message (NUL bytes escaped as `\0`) on failure, is
+ * written to `text`: the texts of the completions moved, joined by single NUL bytes, no
+ * terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
+ * of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
+ * returned and `*text_used` is the room it needs. `*remaining` is set to the number of
+ * completions still waiting. Returns 0 with `GREETER_OK` when none is waiting; 0 with
+ * `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity.
+ *
+ * # Safety
+ * `queue` is NULL or a live queue handle; `ids` and `codes` are NULL or writable for
+ * `capacity` elements; `text` is NULL or writable for `text_len` bytes; none overlaps another;
+ * `text_used`, `remaining` and `status` are NULL or valid for writes.
+ */
 size_t greeter_queue_drain(const struct GreeterCompletionQueue *queue,
-                           struct GreeterCompletion *out,
-                           size_t capacity);
+                           uint64_t *ids,
+                           GreeterCode *codes,
+                           size_t capacity,
+                           char *text,
+                           size_t text_len,
+                           size_t *text_used,
+                           size_t *remaining,
+                           struct GreeterStatus *status);
 
-// Moves completions into flat caller-owned arrays, so that a caller reads a batch with a
-// few bulk copies instead of one field access per completion. Nothing is allocated for the
-// caller and nothing needs releasing.
-//
-// For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
-// its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
-// the greeting on success or the error message (NUL bytes escaped as `\0`) on failure, is
-// written to `text`: the texts of the completions moved, joined by single NUL bytes, no
-// terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
-// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
-// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
-// completions still waiting. Returns 0 for a NULL `queue`.
-//
-// # Safety
-// `queue` is NULL or a live queue; `ids` and `codes` are writable for `capacity` elements;
-// `text` is writable for `text_len` bytes (NULL only when `text_len` is 0); `text_used` and
-// `remaining` are valid for writes.
-size_t greeter_queue_drain_packed(const struct GreeterCompletionQueue *queue,
-                                  uint64_t *ids,
-                                  GreeterCode *codes,
-                                  size_t capacity,
-                                  char *text,
-                                  size_t text_len,
-                                  size_t *text_used,
-                                  size_t *remaining);
-
-// Frees the `value` and status message of `count` completions written by
-// `greeter_queue_drain`, and sets them to NULL. NULL `completions` is accepted.
-//
-// # Safety
-// `completions` is NULL or points to `count` completions filled by `greeter_queue_drain` whose
-// strings have not been freed otherwise.
-void greeter_completions_release(struct GreeterCompletion *completions, size_t count);
-
-// Closes a completion queue and drops the caller's reference to it. Completions waiting in
-// it, and those of tasks still in flight for it, are dropped (freed by greeter, never handed
-// out). The memory and the descriptor are released with the last reference: at once, or when
-// the last task in flight for the queue ends. Stop watching the descriptor first. NULL is
-// accepted.
-//
-// # Safety
-// `queue` is NULL or a live queue from `greeter_queue_new`, freed once, and not used again
-// after this call; no call on it may still be running on another thread.
+/**
+ * Closes a completion queue and drops the caller's reference to it. Completions waiting in
+ * it, and those of tasks still in flight for it, are dropped (freed by greeter, never handed
+ * out). The memory and the descriptor are released with the last reference: at once, or when
+ * the last task in flight for the queue ends. Stop watching the descriptor first. NULL is
+ * accepted.
+ *
+ * # Safety
+ * `queue` is NULL or a live queue handle, freed once, and not used again after this call; no
+ * call on it may still be running on another thread.
+ */
 void greeter_queue_free(struct GreeterCompletionQueue *queue);
 
-// Submits `Async Hello, {name}!` to the worker pool (starting it if needed) and returns the
-// task's id (never 0) at once; the name is copied first. The completion, carrying that id, is
-// delivered to `queue`. On failure returns 0 and sets `status`: the `greeter_greet` input
-// errors, `GREETER_ERR_SHUT_DOWN`, or `GREETER_ERR_QUEUE_FULL` (backpressure: retry later).
-//
-// # Safety
-// `name` is NULL or readable for `name_len` bytes; `queue` is NULL or a live queue; `status`
-// is NULL or valid for writes.
-uint64_t greeter_greet_submit(const char *name,
-                              size_t name_len,
-                              const struct GreeterCompletionQueue *queue,
-                              struct GreeterStatus *status);
-
-// Submits `count` greetings at once (`Async Hello, {name}!`), under one lock of the pool,
-// to be delivered to `queue`: the batched form of `greeter_greet_submit`, for an event loop
-// that collects the submits of one iteration.
-//
-// The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
-// `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
-// them, or fewer when the pool's queue has room for fewer (submit the rest later), and
-// stores their first task id in `*first_id`; the `i`-th accepted name has id
-// `*first_id + i`. Every accepted id gets exactly one completion. A name that is not valid
-// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
-// at once. Returns 0 and sets `status` when none is accepted: `GREETER_ERR_QUEUE_FULL`,
-// `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_ARGUMENT` (the
-// lengths add up to more than `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`. `count` 0 returns 0
-// with `GREETER_OK`.
-//
-// # Safety
-// `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
-// readable for `count` elements (NULL only when `count` is 0); `queue` is NULL or a live
-// queue; `first_id` and `status` are NULL or valid for writes.
-size_t greeter_greet_submit_many(const char *names,
-                                 const size_t *lens,
-                                 size_t count,
-                                 const struct GreeterCompletionQueue *queue,
-                                 uint64_t *first_id,
-                                 struct GreeterStatus *status);
-
-// Cancels task `task_id`. Returns 1 if it was still queued (it will never run and no
-// completion will be delivered), 2 if it is running (its result will be dropped, no completion
-// delivered), 0 if it is unknown or already finished (its completion is delivered or on its
-// way, and must still be drained and released).
-int32_t greeter_task_cancel(uint64_t task_id);
-
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}
+#endif
 
-#endif  /* GREETER_H */
+#endif /* GREETER_H */

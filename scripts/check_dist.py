@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Check the built distributions in dist/ before anyone installs them.
 
-    python scripts/check_dist.py wheel DIST/greeter-*.whl
-    python scripts/check_dist.py sdist DIST/greeter-*.tar.gz
+    python scripts/check_dist.py wheel DIST/greeter_cffi-*.whl [--plat manylinux2014_x86_64]
+    python scripts/check_dist.py sdist DIST/greeter_cffi-*.tar.gz
 
-wheel: tagged cp311-abi3 for this platform; holds exactly greeter's tracked modules and
-package-data (pyproject.toml) plus the compiled extension, libgreeter.so, include/greeter.h
-and the license; the extension finds
-libgreeter.so through RUNPATH $ORIGIN alone; both libraries are stripped (pyelftools, which
+wheel: tagged cp311-abi3 for this platform (or, with --plat, carrying that platform tag, as
+auditwheel repair writes it); holds exactly greeter's tracked modules and package-data
+(pyproject.toml) plus the compiled cffi extensions (greeter/*.abi3.so, at least
+_greeter_cffi), libgreeter.so, include/greeter.h and the license; every extension finds
+libgreeter.so through RUNPATH $ORIGIN alone; all libraries are stripped (pyelftools, which
 auditwheel brings into the dev extra).
 
 sdist: holds every file git tracks (but .ci/ and .gitignore), nothing else beyond what
@@ -36,9 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_IN_SDIST = (".ci/", ".gitignore")
 BUILT = {
     "greeter/_greeter_cffi.abi3.so",
+    "greeter/_greeter_cffi_short.abi3.so",
     "greeter/libgreeter.so",
     "greeter/include/greeter.h",
 }
+# Further cffi modules (setup.py builds every one ffi_build.py declares) are checked the same way.
+EXTENSIONS = "greeter/*.abi3.so"
 
 
 def tracked_files() -> set[str]:
@@ -90,31 +94,32 @@ def elf_problems(name: str, data: bytes, runpath: str | None) -> list[str]:
     return problems
 
 
-def check_wheel(path: Path) -> int:
+def check_wheel(path: Path, plat: str | None) -> int:
     problems: list[str] = []
     platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
     with zipfile.ZipFile(path) as wheel:
-        names = set(wheel.namelist())
+        names = {n for n in wheel.namelist() if not n.endswith("/")}  # auditwheel adds dirs
         info = next(PurePosixPath(n).parts[0] for n in names if ".dist-info/" in n)
         tags = [
             line.split(":", 1)[1].strip()
             for line in wheel.read(f"{info}/WHEEL").decode().splitlines()
             if line.startswith("Tag:")
         ]
-        if tags != [f"cp311-abi3-{platform}"]:
+        if plat is None and tags != [f"cp311-abi3-{platform}"]:
             problems.append(f"tags {tags}, want cp311-abi3-{platform}")
+        if plat is not None and f"cp311-abi3-{plat}" not in tags:
+            problems.append(f"tags {tags}, want cp311-abi3-{plat} among them")
         package = {n for n in names if not n.startswith(info)}
-        wanted = shipped_sources() | BUILT
+        extensions = {n for n in package if fnmatch.fnmatch(n, EXTENSIONS)}
+        wanted = shipped_sources() | BUILT | extensions
         if package - wanted:
             problems.append(f"unexpected files (add to BUILT if meant): {sorted(package - wanted)}")
         if wanted - package:
             problems.append(f"missing files: {sorted(wanted - package)}")
         if f"{info}/licenses/LICENSE" not in names:
             problems.append("no LICENSE in the .dist-info")
-        for name, runpath in [
-            ("greeter/_greeter_cffi.abi3.so", "$ORIGIN"),
-            ("greeter/libgreeter.so", None),
-        ]:
+        libraries = [(name, "$ORIGIN") for name in sorted(extensions)]
+        for name, runpath in [*libraries, ("greeter/libgreeter.so", None)]:
             if name in names:
                 problems += elf_problems(name, wheel.read(name), runpath)
     return report(problems, path)
@@ -152,8 +157,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("kind", choices=["wheel", "sdist"])
     parser.add_argument("path", type=Path)
+    parser.add_argument("--plat", help="a wheel: the platform tag it must carry")
     args = parser.parse_args()
-    return check_wheel(args.path) if args.kind == "wheel" else check_sdist(args.path)
+    return check_wheel(args.path, args.plat) if args.kind == "wheel" else check_sdist(args.path)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,24 @@
-"""Shared fixtures. The tests import the installed greeter (pytest runs in importlib mode)."""
+"""Shared fixtures. The tests import the installed greeter (pytest runs in importlib mode), or
+the build tree that PYTHONPATH names."""
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import greeter
+
+# Tests run their subprocesses from temporary directories: a relative PYTHONPATH (say
+# PYTHONPATH=build/lib.linux-x86_64-cpython-311 after `python setup.py build`) must keep naming
+# the same build tree there.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+    )
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _native
+from greeter import _aio, _native
+from greeter._greeter_cffi import lib as cffi_lib
 
 # Every async test ends with no greeter string left alive.
 pytestmark = pytest.mark.usefixtures("no_leaks")
@@ -210,7 +211,7 @@ def test_thread_exit_with_calls_in_flight_then_interpreter_exit() -> None:
     assert "Fatal" not in done.stderr
 
 
-def _seed_async_library() -> tuple[ctypes.CDLL, Any]:
+def _tutorial_async_library() -> tuple[ctypes.CDLL, Any]:
     lib = ctypes.CDLL(str(greeter.library_path()))
     callback_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
     lib.async_greet.argtypes = [ctypes.c_char_p, callback_type]
@@ -220,8 +221,8 @@ def _seed_async_library() -> tuple[ctypes.CDLL, Any]:
     return lib, callback_type
 
 
-def test_seed_async_greet_through_a_ctypes_callback() -> None:
-    lib, callback_type = _seed_async_library()
+def test_tutorial_async_greet_through_a_ctypes_callback() -> None:
+    lib, callback_type = _tutorial_async_library()
     received: queue.Queue[str | None] = queue.Queue()
 
     def on_greeting(ptr: int | None) -> None:
@@ -229,7 +230,7 @@ def test_seed_async_greet_through_a_ctypes_callback() -> None:
         lib.free_string(ptr)  # the callback owns the string
 
     callback = callback_type(on_greeting)  # kept alive until every call has called back
-    names = [f"seed{i}" for i in range(1_000)]
+    names = [f"tutorial{i}" for i in range(1_000)]
     for name in names:
         buf = ctypes.create_string_buffer(name.encode())
         lib.async_greet(buf, callback)
@@ -238,8 +239,8 @@ def test_seed_async_greet_through_a_ctypes_callback() -> None:
     assert got == sorted(f"Async Hello, {n}!" for n in names)
 
 
-def test_seed_async_greet_bad_input_calls_back_with_null() -> None:
-    lib, callback_type = _seed_async_library()
+def test_tutorial_async_greet_bad_input_calls_back_with_null() -> None:
+    lib, callback_type = _tutorial_async_library()
     received: list[int | None] = []
     callback = callback_type(received.append)
     lib.async_greet(None, callback)
@@ -252,9 +253,10 @@ def test_one_bad_name_in_a_batch_fails_alone() -> None:
     # only its own await, with its own message.
     async def main() -> list[Any]:
         names = ["a", "b\0c", "d", "\0", "e"]
-        return await asyncio.gather(
+        results: list[Any] = await asyncio.gather(
             *(greeter.greet_async(n) for n in names), return_exceptions=True
         )
+        return results
 
     results = asyncio.run(main())
     assert results[0] == "Async Hello, a!"
@@ -316,3 +318,16 @@ def test_one_readiness_callback_resolves_a_bounded_batch() -> None:
     assert 0 < batch < 5_000
     assert max(steps) <= batch
     assert len([s for s in steps if s]) >= -(-5_000 // batch)
+
+
+def test_several_async_functions_in_one_loop_iteration_each_get_their_results() -> None:
+    # Each asynchronous function is one submit export; the calls of one iteration are grouped
+    # by function, one call into Rust per group, completions through the one queue.
+    other = _aio.async_function(cffi_lib.greeter_greet_submit)
+
+    async def main() -> list[str]:
+        calls = [(greeter.greet_async if i % 3 else other)(f"n{i}") for i in range(300)]
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(main()) == [f"Async Hello, n{i}!" for i in range(300)]
+    assert other.__name__ == "greet_async"

@@ -40,9 +40,10 @@ def test_every_case_runs_and_gets_one_value_per_round(tmp_path: Path) -> None:
     stalls = _bench.measure_stalls(1, n=200)
     assert all(len(s.worst_ms) == 1 and s.worst_ms[0] >= 0 for s in stalls)
     assert len(_bench.format_stalls(*stalls, 200)) == 3
-    lines = [t.line() for t in _bench.targets(cases, ours, theirs)]
-    assert len(lines) == 8
-    assert all(line.lstrip().startswith(("PASS", "MISS")) for line in lines)
+    ratios = _bench.ratios(cases, ours, theirs)
+    assert len(ratios) == 11
+    assert all(r.value > 0 for r in ratios)
+    assert ratios[0].line() == f"  {ratios[0].text}: {ratios[0].value:.2f}x"
 
 
 def test_a_short_soak_ends_with_no_live_strings() -> None:

@@ -47,7 +47,7 @@ def lib() -> Iterator[ctypes.CDLL]:
     library.async_greet.restype = None
     library.free_string.argtypes = [ctypes.c_void_p]
     library.free_string.restype = None
-    library.greeter_pool_shutdown.argtypes = []
+    library.greeter_pool_shutdown.argtypes = [ctypes.c_void_p]  # a NULL status
     library.greeter_pool_shutdown.restype = None
     greeter.shutdown()
     greeter.configure_pool(threads=1, queue_capacity=3)
@@ -108,7 +108,7 @@ def test_refused_and_shut_down_tasks_call_back_with_null_on_the_stated_threads(
 
     def stop() -> None:
         stopper_id.append(threading.get_native_id())
-        lib.greeter_pool_shutdown()
+        lib.greeter_pool_shutdown(None)
         events.append("shutdown returned")
 
     stopper = threading.Thread(target=stop, name="stopper")

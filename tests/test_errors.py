@@ -138,9 +138,33 @@ def test_raw_status_errors_become_exceptions(no_leaks: None) -> None:
     status = ffi.new("GreeterStatus *")
     out_len = ffi.new("size_t *")
     assert lib.greeter_greet(ffi.NULL, 0, out_len, status) == ffi.NULL
-    with pytest.raises(greeter.NullPointerError, match="name is NULL"):
-        _native._raise_status(status)
+    error = _native._status_error(status)
+    assert isinstance(error, greeter.NullPointerError)
+    assert str(error) == "name is NULL"
     assert status.message == ffi.NULL
+    assert status.code == lib.GREETER_OK
     assert lib.greeter_greet(b"\xff\xfe", 2, out_len, status) == ffi.NULL
     with pytest.raises(greeter.InvalidUtf8Error, match="not valid UTF-8"):
-        _native._raise_status(status)
+        raise _native._status_error(status)
+
+
+def test_one_helper_calls_an_export_and_raises_its_status(no_leaks: None) -> None:
+    out_len = ffi.new("size_t *")
+    with pytest.raises(greeter.InvalidUtf8Error, match="name is not valid UTF-8"):
+        _native._call(lib.greeter_greet, b"\xff", 1, out_len)
+    ptr = _native._call(lib.greeter_greet, b"Bo", 2, out_len)
+    assert (ffi.string(ptr), out_len[0]) == (b"Hello, Bo!", 10)
+    lib.greeter_string_free(ptr)
+    # A zero result is only a failure when the status says so: 0 names greet to 0 bytes.
+    assert _native._call(lib.greeter_greet_many, ffi.NULL, 0, 0, ffi.NULL, 0) == 0
+    with pytest.raises(greeter.NullPointerError, match="queue is NULL"):
+        _native._call(lib.greeter_queue_fd, ffi.NULL)
+
+
+def test_hot_paths_report_through_the_thread_status(no_leaks: None) -> None:
+    assert lib.greeter_add_numbers(2**31 - 1, 1) == lib.GREETER_FAILED
+    error = _native._thread_error()
+    assert isinstance(error, greeter.GreeterOverflowError)
+    assert str(error) == "2147483647 + 1 overflows i32"
+    # Taken once: a second take finds nothing to report.
+    assert _native._thread_error().code == lib.GREETER_OK

@@ -24,6 +24,7 @@ import pytest
 
 import greeter
 from greeter import _aio, _native
+from greeter._greeter_cffi import lib
 
 RUNS = int(os.environ.get("GREETER_EXIT_RUNS", "3"))
 
@@ -46,7 +47,7 @@ def daemon():
         for _ in range(50):
             loop.run_until_complete(asyncio.sleep(0))
 """,
-    # Mostly inside greeter_queue_drain_packed: bursts of 5,000 completions to drain.
+    # Mostly inside greeter_queue_drain: bursts of 5,000 completions to drain.
     "inside_a_drain": """
 def daemon():
     async def bursts():
@@ -54,7 +55,7 @@ def daemon():
             await asyncio.gather(*(greeter.greet_async(f"n{i}") for i in range(5_000)))
     asyncio.new_event_loop().run_until_complete(bursts())
 """,
-    # Mostly inside greeter_greet_submit_many: 64 names of 256 KiB per batch, each scanned
+    # Mostly inside greeter_greet_submit: 64 names of 256 KiB per batch, each scanned
     # to its last byte (a NUL, so the completions are short errors).
     "inside_a_submit": """
 def daemon():
@@ -93,8 +94,19 @@ def test_many_runs_exit_cleanly_while_a_daemon_loop_is_inside_greeter(
     code = textwrap.dedent(_PRELUDE + SCENARIOS[scenario] + _EPILOGUE)
     with ThreadPoolExecutor(2) as pool:
         outcomes = list(pool.map(_run_once, [code] * runs))
-    failed = [(rc, err[-300:]) for rc, err in outcomes if rc != 0 or err]
+    failed = [(rc, err[-300:]) for rc, err in outcomes if rc != 0 or not _only_unawaited(err)]
     assert failed == [], f"{len(failed)} of {runs} runs failed"
+
+
+def _only_unawaited(stderr: str) -> bool:
+    """True when stderr is empty or holds only asyncio's own report of tasks the script created
+    and never awaited, failed by the pool's shutdown at exit (what asyncio prints for any task
+    whose exception nobody retrieves)."""
+    lines = stderr.splitlines()
+    reports = sum(line == "Task exception was never retrieved" for line in lines)
+    tracebacks = sum(line == "Traceback (most recent call last):" for line in lines)
+    shut_down = sum(line.startswith("greeter.errors.PoolShutDownError: ") for line in lines)
+    return not stderr or 0 < reports == tracebacks == shut_down
 
 
 def test_closing_defers_the_free_while_a_call_holds_the_queue() -> None:
@@ -115,9 +127,7 @@ def test_a_closed_queue_refuses_submits_and_drains_nothing() -> None:
     queue.close()
     queue.close()  # idempotent
     with pytest.raises(greeter.PoolShutDownError, match="completion queue is closed"):
-        queue.submit(b"a")
-    with pytest.raises(greeter.PoolShutDownError, match="completion queue is closed"):
-        queue.submit_many([b"a"])
+        queue.submit(lib.greeter_greet_submit, (), [b"a"])
     assert queue.drain() == []
 
 

@@ -62,7 +62,7 @@ class TestPanicsOnWorkers:
         # Every worker survived: a full batch afterwards is exact.
         assert asyncio.run(gather_names(200)) == [f"Async Hello, n{i}!" for i in range(200)]
 
-    def test_a_panic_in_the_seed_callback_path_delivers_null(self) -> None:
+    def test_a_panic_in_the_tutorial_callback_path_delivers_null(self) -> None:
         got: list[Any] = []
         done = threading.Event()
 
@@ -82,8 +82,8 @@ class TestPanicsOnWorkers:
 
 class TestPanicsOnTheSyncPath:
     def test_greet_raises_the_panic_instead_of_retrying(self) -> None:
-        # Regression: greet() used to retry a failed greeter_greet_into through greeter_greet,
-        # whose fresh greeting succeeded and hid the panic.
+        # Regression: greet() used to retry a failed greeting through greeter_greet, whose
+        # fresh greeting succeeded and hid the panic.
         _native.inject_panics(1)
         with pytest.raises(greeter.RustPanicError) as info:
             greeter.greet("x")
@@ -91,7 +91,7 @@ class TestPanicsOnTheSyncPath:
         assert greeter.greet("x") == "Hello, x!"
 
     def test_greet_of_a_long_name_raises_the_panic(self) -> None:
-        name = "L" * 1000  # over greet()'s buffer: the greeter_greet path
+        name = "L" * 1000  # over greet()'s pooled buffer: a second greeter_greet_into call
         _native.inject_panics(1)
         with pytest.raises(greeter.RustPanicError):
             greeter.greet(name)
@@ -104,18 +104,19 @@ class TestPanicsOnTheSyncPath:
         with greeter.greeting("x") as s:
             assert s.value == "Hello, x!"
 
-    def test_the_seed_greet_returns_null_on_a_panic(self) -> None:
+    def test_the_tutorial_greet_returns_null_on_a_panic(self) -> None:
         _native.inject_panics(1)
         assert lib.greet(b"x") == ffi.NULL
         ptr = lib.greet(b"x")
         assert ffi.string(ptr) == b"Hello, x!"
         lib.free_string(ptr)
 
-    def test_greet_into_reports_the_panic_in_its_status(self) -> None:
+    def test_greet_into_reports_the_panic_in_the_thread_status(self) -> None:
         status = ffi.new("GreeterStatus *")
         buf = ffi.new("char[]", 32)
         _native.inject_panics(1)
-        assert lib.greeter_greet_into(b"x", 1, buf, 32, status) == -lib.GREETER_ERR_PANIC
+        assert lib.greeter_greet_into(b"x", 1, buf, 32) == lib.GREETER_FAILED
+        lib.greeter_status_take_thread(status)
         assert status.code == lib.GREETER_ERR_PANIC
         lib.greeter_status_clear(status)
 
@@ -332,7 +333,7 @@ class TestFork:
 
 
 class TestReentrantCallbacks:
-    def test_a_seed_callback_may_shut_the_pool_down_from_its_worker(self) -> None:
+    def test_a_tutorial_callback_may_shut_the_pool_down_from_its_worker(self) -> None:
         # Regression: the worker tried to join itself; the join panicked (EDEADLK), the panic
         # was caught, and the remaining workers were left unjoined.
         asyncio.run(greeter.greet_async("start the pool"))
@@ -340,7 +341,7 @@ class TestReentrantCallbacks:
 
         def on_result(ptr: Any) -> None:
             lib.free_string(ptr)
-            lib.greeter_pool_shutdown()
+            lib.greeter_pool_shutdown(ffi.NULL)
             returned.set()
 
         callback = ffi.callback("void(char *)", on_result)

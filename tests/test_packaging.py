@@ -12,6 +12,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -35,12 +36,17 @@ def _load_gen_stub() -> ModuleType:
     return module
 
 
-def test_tests_import_the_installed_package_not_the_source_tree() -> None:
+def test_tests_import_the_package_under_test() -> None:
+    """The installed package, or a build tree that PYTHONPATH names explicitly (``setup.py
+    build``'s build/lib.*, or the checkout after ``build_ext --inplace``)."""
+    named = [Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if PACKAGE.parent in named:
+        return
     # A venv may live inside the checkout (.venv-ci does), so the test is not "outside ROOT" but
     # "not ROOT/greeter, and in an installation's site-packages".
     assert not PACKAGE.samefile(ROOT / "greeter"), (
         f"greeter was imported from the source tree ({PACKAGE}); install it and run pytest "
-        "(importlib mode keeps the tree off sys.path)"
+        "(importlib mode keeps the tree off sys.path), or name a build tree in PYTHONPATH"
     )
     installs = {sysconfig.get_path("platlib"), sysconfig.get_path("purelib")}
     installs.add(site.getusersitepackages())
@@ -134,13 +140,16 @@ def _other_version(version: str) -> str:
     return other if other != version else re.sub(r"\d", "8", version)
 
 
-def _copy_installation(dest: Path, metadata_version: str) -> Path:
-    """A copy of the installed package, with its own distribution metadata, on a new path."""
+def _copy_installation(dest: Path, version: str) -> Path:
+    """A copy of the installed package on a new path, without any distribution metadata, its
+    embedded version set to ``version``."""
     shutil.copytree(PACKAGE, dest / "greeter", ignore=shutil.ignore_patterns("__pycache__"))
-    info = dest / f"greeter-{metadata_version}.dist-info"
-    info.mkdir()
-    metadata = f"Metadata-Version: 2.1\nName: greeter\nVersion: {metadata_version}\n"
-    (info / "METADATA").write_text(metadata, encoding="utf-8")
+    version_file = dest / "greeter" / "_version.py"
+    text = version_file.read_text(encoding="utf-8")
+    assert f'__version__ = "{greeter.__version__}"' in text
+    version_file.write_text(
+        text.replace(f'"{greeter.__version__}"', f'"{version}"'), encoding="utf-8"
+    )
     return dest / "greeter"
 
 
@@ -166,8 +175,18 @@ def _patch_library_version(library: Path, old: str, new: str) -> None:
     library.write_bytes(data.replace(needle, new.encode() + b"\0"))
 
 
+def test_the_version_is_the_crate_version() -> None:
+    """rust/Cargo.toml is the version's one source; setup.py embeds it in greeter/_version.py."""
+    with (ROOT / "rust" / "Cargo.toml").open("rb") as f:
+        crate = tomllib.load(f)["package"]["version"]
+    assert greeter.__version__ == greeter.LIBRARY_VERSION == crate
+    committed = (ROOT / "greeter" / "_version.py").read_text(encoding="utf-8")
+    assert f'__version__ = "{crate}"' in committed, "run python setup.py build_py to refresh it"
+
+
 def test_a_faithful_copy_of_the_installation_imports(tmp_path: Path) -> None:
-    """The control for the refusals below: the copy itself is importable and is what loads."""
+    """The control for the refusals below, and the proof that importing needs no distribution
+    metadata: the copy has none, imports, and is what loads."""
     _copy_installation(tmp_path, greeter.__version__)
     done = _import_from(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -189,7 +208,7 @@ def test_a_library_of_another_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_package_of_another_version_is_refused(tmp_path: Path) -> None:
-    """The same handshake seen from the other side: metadata newer than the library."""
+    """The same handshake seen from the other side: a package newer than the library."""
     other = _other_version(greeter.__version__)
     _copy_installation(tmp_path, other)
     done = _import_from(tmp_path)
@@ -250,3 +269,47 @@ def test_the_stub_generator_refuses_what_cdef_would_not_take(tmp_path: Path) -> 
         cdef.write_text(text, encoding="utf-8")
         with pytest.raises(gen_stub.StubError):
             gen_stub.generate(cdef)
+
+
+# --- building from source: setup.py stops early, with one line ------------------------------
+
+
+def _run_setup_py(prelude: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """setup.py run as ``python setup.py ARGS`` after ``prelude`` (which patches the world)."""
+    code = (
+        "import runpy, sys\n"
+        f"{prelude}\n"
+        f"sys.argv = ['setup.py', *{list(args)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'setup.py')!r}, run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_setup_py_stops_at_once_on_another_os() -> None:
+    done = _run_setup_py("sys.platform = 'darwin'", "build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "greeter-cffi: builds and runs on Linux only, not darwin (see README, Platforms); "
+        "nothing was built\n"
+    )
+
+
+def test_setup_py_names_the_missing_build_requirements_in_one_line() -> None:
+    prelude = (
+        "import importlib.metadata as m\n"
+        "real = m.version\n"
+        "def version(name):\n"
+        "    if name == 'cffi': raise m.PackageNotFoundError(name)\n"
+        "    return '65.5.0' if name == 'setuptools' else real(name)\n"
+        "m.version = version"
+    )
+    done = _run_setup_py(prelude, "build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "greeter-cffi: python setup.py needs setuptools>=77, cffi>=1.17 first: "
+        'python -m pip install "setuptools>=77" "cffi>=1.17"\n'
+    )

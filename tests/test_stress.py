@@ -183,7 +183,7 @@ class TestShortSoak:
 
 
 class BlockedWorker:
-    """Occupies a worker thread through the seed's async_greet: its callback waits."""
+    """Occupies a worker thread through the tutorial's async_greet: its callback waits."""
 
     def __init__(self) -> None:
         self.started = threading.Event()
@@ -237,17 +237,23 @@ class TestBackpressure:
         greeter.configure_pool(threads=1, queue_capacity=64)
         blocked = BlockedWorker()
         queue = _native.CompletionQueue()
+
+        def submit(name: bytes) -> int:
+            first, n = queue.submit(lib.greeter_greet_submit, (), [name])
+            assert n == 1
+            return first
+
         try:
-            ids = [queue.submit(f"q{i}".encode()) for i in range(64)]
+            ids = [submit(f"q{i}".encode()) for i in range(64)]
             with pytest.raises(greeter.QueueFullError) as info:
-                queue.submit(b"one too many")
+                submit(b"one too many")
             assert info.value.code == lib.GREETER_ERR_QUEUE_FULL
             assert isinstance(info.value, RuntimeError)
             # Cancelling a queued task makes room for exactly one more.
             assert _native.task_cancel(ids.pop()) == 1
-            ids.append(queue.submit(b"q63"))
+            ids.append(submit(b"q63"))
             with pytest.raises(greeter.QueueFullError):
-                queue.submit(b"still full")
+                submit(b"still full")
             blocked.unblock()
             got: dict[int, str | None] = {}
             deadline = time.monotonic() + 30

@@ -104,8 +104,8 @@ def test_live_strings_is_zero_at_rest() -> None:
     assert greeter.live_strings() == 0
 
 
-def _seed_library() -> ctypes.CDLL:
-    """The seed article's ctypes code, against our library.
+def _tutorial_library() -> ctypes.CDLL:
+    """The tutorial's ctypes code, against our library.
 
     The article never sets ``restype``, so ctypes assumes a C ``int`` return and truncates the
     64-bit pointer ``greet`` returns to 32 bits; freeing or reading that is undefined
@@ -122,8 +122,8 @@ def _seed_library() -> ctypes.CDLL:
     return lib
 
 
-def test_seed_ctypes_sync_code_runs_against_our_library(no_leaks: None) -> None:
-    lib = _seed_library()
+def test_tutorial_ctypes_sync_code_runs_against_our_library(no_leaks: None) -> None:
+    lib = _tutorial_library()
     assert lib.add_numbers(3, 5) == 8
     name_ptr = ctypes.c_char_p(b"Alice")  # the article: "Alice".encode("utf-8")
     greet_result = lib.greet(name_ptr)
@@ -134,9 +134,9 @@ def test_seed_ctypes_sync_code_runs_against_our_library(no_leaks: None) -> None:
     lib.free_string(greet_result)
 
 
-def test_seed_ctypes_shares_state_with_the_binding(no_leaks: None) -> None:
+def test_tutorial_ctypes_shares_state_with_the_binding(no_leaks: None) -> None:
     # One copy of the Rust state: a string ctypes holds shows in the binding's counter.
-    lib = _seed_library()
+    lib = _tutorial_library()
     before = greeter.live_strings()
     ptr = lib.greet(b"Eve")
     assert greeter.live_strings() == before + 1
@@ -144,15 +144,15 @@ def test_seed_ctypes_shares_state_with_the_binding(no_leaks: None) -> None:
     assert greeter.live_strings() == before
 
 
-def test_seed_greet_bad_input_returns_null_not_unknown(no_leaks: None) -> None:
-    lib = _seed_library()
+def test_tutorial_greet_bad_input_returns_null_not_unknown(no_leaks: None) -> None:
+    lib = _tutorial_library()
     assert lib.greet(None) is None
     assert lib.greet(b"\xff\xfe") is None
     lib.free_string(None)
 
 
-def test_seed_add_wraps_like_the_seed_release_build() -> None:
-    assert _seed_library().add_numbers(2**31 - 1, 1) == -(2**31)
+def test_tutorial_add_wraps_like_the_tutorials_release_build() -> None:
+    assert _tutorial_library().add_numbers(2**31 - 1, 1) == -(2**31)
 
 
 def test_library_and_header_are_shipped() -> None:

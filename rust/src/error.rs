@@ -23,6 +23,9 @@ pub const GREETER_ERR_SHUT_DOWN: GreeterCode = 6;
 pub const GREETER_ERR_QUEUE_FULL: GreeterCode = 7;
 /// An argument is outside its documented range.
 pub const GREETER_ERR_INVALID_ARGUMENT: GreeterCode = 8;
+/// A template was refused: no `{name}`, an unknown placeholder, a lone brace, a NUL character or
+/// over 64 KiB. The message names the problem and its character offset.
+pub const GREETER_ERR_INVALID_TEMPLATE: GreeterCode = 9;
 
 /// An error from the safe core: a code from the table above and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]

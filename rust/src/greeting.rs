@@ -11,10 +11,6 @@ use crate::error::{
 /// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
 pub const GREETER_GREETING_EXTRA_BYTES: usize = 8;
 
-/// What `greeter_add_numbers_checked` returns when the sum does not fit in an i32
-/// (`INT64_MAX`, which no i32 sum equals).
-pub const GREETER_ADD_OVERFLOWED: i64 = 9_223_372_036_854_775_807;
-
 /// The synchronous greeting: `Hello, {name}!`.
 pub fn greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -38,6 +34,20 @@ pub fn greeting_into(name: &str, buf: &mut [u8]) -> usize {
     len
 }
 
+/// The length of the synchronous greeting of a name of `name_len` bytes, refused when it would
+/// not fit in a slice (over `isize::MAX`).
+pub fn greeting_len(name_len: usize) -> Result<usize> {
+    name_len
+        .checked_add(GREETER_GREETING_EXTRA_BYTES)
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| {
+            Error::new(
+                GREETER_ERR_INVALID_ARGUMENT,
+                format!("name length {name_len} exceeds isize::MAX"),
+            )
+        })
+}
+
 /// The asynchronous greeting: `Async Hello, {name}!`.
 pub fn async_greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -50,28 +60,17 @@ pub fn checked_add(a: i32, b: i32) -> Result<i32> {
         .ok_or_else(|| Error::new(GREETER_ERR_OVERFLOW, format!("{a} + {b} overflows i32")))
 }
 
-/// `a + b` when it fits in an i32, otherwise [`GREETER_ADD_OVERFLOWED`]: one comparison tells
-/// the caller which.
-pub fn add_or_overflowed(a: i32, b: i32) -> i64 {
-    a.checked_add(b).map_or(GREETER_ADD_OVERFLOWED, i64::from)
-}
-
 /// Greets a packed list of `count` names: the names' UTF-8 bytes joined by single NUL bytes
 /// (so a name cannot contain NUL, and `count` tells one empty name from none).
 ///
 /// Writes the `count` greetings, joined the same way, into `out` when they fit, and returns
-/// their total length in bytes either way (nothing is written when it exceeds `out.len()`).
-/// Fails when `packed` is not UTF-8, when it does not hold exactly `count` names (a name held
-/// a NUL byte), or when the length overflows.
+/// their total length in bytes either way (when it exceeds `out.len()`, the names are not read
+/// and nothing is written). Fails when `packed` is not UTF-8, when it does not hold exactly
+/// `count` names (a name held a NUL byte), or as [`greetings_len`].
 pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<usize> {
-    if count == 0 {
-        if packed.is_empty() {
-            return Ok(0);
-        }
-        return Err(Error::new(
-            GREETER_ERR_INVALID_ARGUMENT,
-            "count is 0 but the names are not empty",
-        ));
+    let needed = greetings_len(packed.len(), count)?;
+    if needed > out.len() || count == 0 {
+        return Ok(needed);
     }
     let text = std::str::from_utf8(packed).map_err(|e| {
         Error::new(
@@ -89,14 +88,6 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
             ),
         ));
     }
-    let needed = count
-        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
-        .and_then(|extra| extra.checked_add(packed.len()))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))?;
-    if needed > out.len() {
-        return Ok(needed);
-    }
     let mut at = 0;
     for (i, name) in text.split('\0').enumerate() {
         if i > 0 {
@@ -109,28 +100,46 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     Ok(needed)
 }
 
-/// Checks that `bytes` is a name greeter accepts: UTF-8 with no NUL byte, because every
-/// greeting is also handed out as a NUL-terminated C string.
-pub fn validate_name(bytes: &[u8]) -> Result<&str> {
-    let name = std::str::from_utf8(bytes).map_err(|e| {
+/// The total length of the greetings of `count` packed names of `names_len` bytes (see
+/// [`greet_many_into`]), known without reading them; refused when `count` is 0 for non-empty
+/// names, or when it would not fit in a slice.
+pub fn greetings_len(names_len: usize, count: usize) -> Result<usize> {
+    if count == 0 && names_len > 0 {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            "count is 0 but the names are not empty",
+        ));
+    }
+    count
+        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
+        .and_then(|extra| extra.checked_add(names_len))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))
+}
+
+/// Checks that `bytes` is text greeter accepts: UTF-8 with no NUL byte, because every text it
+/// returns is also handed out as a NUL-terminated C string. `what` names the argument in the
+/// error message ("name").
+pub fn validate_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         Error::new(
             GREETER_ERR_INVALID_UTF8,
-            format!("name is not valid UTF-8: {e}"),
+            format!("{what} is not valid UTF-8: {e}"),
         )
     })?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(Error::new(
             GREETER_ERR_INTERIOR_NUL,
-            format!("name contains a NUL byte at offset {pos}"),
+            format!("{what} contains a NUL byte at offset {pos}"),
         ));
     }
-    Ok(name)
+    Ok(text)
 }
 
 /// Panics still to inject; see [`inject_panics`].
 static INJECTED_PANICS: AtomicU32 = AtomicU32::new(0);
 
-/// Diagnostic: makes the next `count` greetings (sync, async or seed) panic, so the panic
+/// Diagnostic: makes the next `count` greetings (sync, async or tutorial-compatible) panic, so the panic
 /// paths can be exercised end to end in a release build. Returns the previous count.
 pub fn inject_panics(count: u32) -> u32 {
     INJECTED_PANICS.swap(count, Ordering::SeqCst)
@@ -237,17 +246,15 @@ mod tests {
         );
         assert_eq!(
             greet_many_into(b"", usize::MAX, &mut out).unwrap_err().code,
-            GREETER_ERR_INTERIOR_NUL
+            GREETER_ERR_INVALID_ARGUMENT,
+            "the greetings would not fit in memory"
         );
-    }
-
-    #[test]
-    fn add_or_overflowed_is_one_comparison() {
-        assert_eq!(add_or_overflowed(3, 5), 8);
-        assert_eq!(add_or_overflowed(i32::MAX, 0), i64::from(i32::MAX));
-        assert_eq!(add_or_overflowed(i32::MIN, 0), i64::from(i32::MIN));
-        assert_eq!(add_or_overflowed(i32::MAX, 1), GREETER_ADD_OVERFLOWED);
-        assert_eq!(add_or_overflowed(i32::MIN, -1), GREETER_ADD_OVERFLOWED);
+        let mut small = [0u8; 4];
+        assert_eq!(
+            greet_many_into(b"\xff\0\0", 2, &mut small),
+            Ok(19),
+            "too long for the buffer: the names are not read"
+        );
     }
 
     #[test]
@@ -263,14 +270,14 @@ mod tests {
     }
 
     #[test]
-    fn names_are_validated() {
-        assert_eq!(validate_name(b"Alice"), Ok("Alice"));
-        assert_eq!(validate_name(b"").unwrap(), "");
+    fn texts_are_validated() {
+        assert_eq!(validate_text(b"Alice", "name"), Ok("Alice"));
+        assert_eq!(validate_text(b"", "name").unwrap(), "");
         assert_eq!(
-            validate_name(b"a\xffb").unwrap_err().code,
+            validate_text(b"a\xffb", "name").unwrap_err().code,
             GREETER_ERR_INVALID_UTF8
         );
-        let e = validate_name(b"ab\0c").unwrap_err();
+        let e = validate_text(b"ab\0c", "name").unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(e.message, "name contains a NUL byte at offset 2");
     }

@@ -1,22 +1,26 @@
 //! greeter: a small Rust library reached through a plain C ABI.
 //!
 //! Layout:
-//! - [`error`]: error codes and the `GreeterStatus` error channel's Rust side;
-//! - [`greeting`]: the safe core (the work itself);
-//! - [`strings`]: strings handed to the caller and the live-string counter;
-//! - [`pool`]: the worker pool and per-event-loop completion queues (safe Rust; it catches the
-//!   panics of worker tasks and callbacks, a thread boundary rather than the C one);
-//! - [`ffi`]: every `extern "C"` function and the only `unsafe` code: raw pointers are converted
-//!   and panics at the C boundary caught here, nowhere else.
+//! - the safe core, no raw pointers: [`greeting`] (the work itself), [`template`] (greeting
+//!   templates, parsed once), [`objects`] (the live-object counter), [`error`] (codes and the error type), [`strings`] (the
+//!   live-string counter), [`pool`] (the worker pool running any job, and the completion queues
+//!   that carry results back to event loops), [`diagnostics`] (for the bindings' tests);
+//! - [`os`]: the C library calls the core makes itself (fork handlers);
+//! - [`ffi`]: the C ABI: every `extern "C"` function, the conversions of what crosses it, and
+//!   the one guard every export runs in.
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod diagnostics;
 pub mod error;
 pub mod ffi;
 pub mod greeting;
+pub mod objects;
+mod os;
 pub mod pool;
 pub mod strings;
+pub mod template;
 
 #[cfg(test)]
 mod proptests;

@@ -1,13 +1,15 @@
 //! The worker pool and the completion queues that carry results back to event loops.
 //!
 //! The pool is a fixed set of threads owned by the library, started lazily on the first
-//! submit and stopped by [`shutdown`], which joins them. A submit copies its input, queues it,
-//! and returns a task id at once. Every task that is not cancelled before it starts ends in
-//! exactly one delivery to its [`Target`]:
+//! submit and stopped by [`shutdown`], which joins them. It runs any [`Job`]: a closure that
+//! owns its input and returns text or an error, so every asynchronous function (a greeting, a
+//! method of a shared object) goes through the same queue, workers and completions. A submit
+//! queues the job and returns a task id at once. Every task that is not cancelled before it
+//! starts ends in exactly one delivery to its [`Target`]:
 //! - [`Target::Queue`]: a [`Completion`] pushed to a [`CompletionQueue`], whose file
 //!   descriptor becomes readable when the queue goes from empty to non-empty (one wake-up per
 //!   batch, not per completion), so an event loop can watch it and drain it in batches;
-//! - [`Target::Callback`]: a closure run on the worker thread (the seed's C callback).
+//! - [`Target::Callback`]: a closure run on the worker thread (the tutorial's C callback).
 //!
 //! Cancelling a queued task removes it (no delivery). Cancelling a running task abandons it:
 //! its result is dropped by the worker instead of delivered. Tasks still queued at shutdown
@@ -24,7 +26,11 @@ use std::thread::JoinHandle;
 use crate::error::{
     Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_QUEUE_FULL, GREETER_ERR_SHUT_DOWN,
 };
-use crate::greeting::async_greeting;
+
+/// The work of one task: owns its input (copied at submit), runs once on a worker thread, and
+/// returns the completion's text or error. A panic inside it becomes a `GREETER_ERR_PANIC`
+/// completion.
+pub type Job = Box<dyn FnOnce() -> Result<String> + Send>;
 
 /// The default bound on queued (not yet started) tasks.
 pub const GREETER_DEFAULT_QUEUE_CAPACITY: usize = 65_536;
@@ -36,7 +42,9 @@ pub const GREETER_MAX_POOL_THREADS: usize = 1024;
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the data consistent
 /// before anything that can panic, and user code never runs while a lock is held.
+/// Every acquisition is counted per thread, so that a test can show a call never takes one.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    crate::diagnostics::note_lock_taken();
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -45,7 +53,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Completion {
     /// The id [`Pool::submit`] returned.
     pub task_id: u64,
-    /// The greeting, or why there is none.
+    /// The job's text, or why there is none.
     pub result: Result<String>,
 }
 
@@ -148,10 +156,7 @@ impl CompletionQueue {
     /// `fits` accepts the next one; returns how many are still waiting. Wake-ups are consumed
     /// as by [`CompletionQueue::drain_into`].
     pub fn drain_while(
-        &self,
-        out: &mut Vec<Completion>,
-        max: usize,
-        mut fits: impl FnMut(&Completion) -> bool,
+        &self, out: &mut Vec<Completion>, max: usize, mut fits: impl FnMut(&Completion) -> bool,
     ) -> usize {
         let mut state = lock(&self.state);
         let mut moved = 0;
@@ -225,7 +230,7 @@ enum TaskState {
 
 struct Task {
     id: u64,
-    name: String,
+    job: Job,
     target: Target,
 }
 
@@ -317,8 +322,8 @@ impl Pool {
         self.shared.capacity
     }
 
-    /// Queues a greeting of `name` for `target` and returns its task id (never 0).
-    pub fn submit(&self, name: String, target: Target) -> Result<u64> {
+    /// Queues `job` for `target` and returns its task id (never 0).
+    pub fn submit(&self, job: Job, target: Target) -> Result<u64> {
         let mut state = lock(&self.shared.state);
         if state.shutting_down {
             return Err(shut_down_error("the worker pool is shut down"));
@@ -335,7 +340,7 @@ impl Pool {
         let id = state.next_id;
         state.next_id += 1;
         state.tasks.insert(id, TaskState::Queued);
-        state.queue.push_back(Task { id, name, target });
+        state.queue.push_back(Task { id, job, target });
         state.queued += 1;
         let wake = state.idle_workers > state.waking;
         if wake {
@@ -348,23 +353,21 @@ impl Pool {
         Ok(id)
     }
 
-    /// Queues the greetings of `names` for `queue` under one lock, with ids `first..first + n`
-    /// where `(first, n)` is returned: as many as the capacity allows, in order (`n` may be
-    /// less than `names.len()`, and is never 0). A name that failed validation still takes its
-    /// id, and its error is delivered to `queue` at once, so every id gets one completion.
+    /// Queues `jobs` for `queue` under one lock, with ids `first..first + n` where `(first, n)`
+    /// is returned: as many as the capacity allows, in order (`n` may be less than
+    /// `jobs.len()`, and is never 0). An input that could not become a job (`Err`) still takes
+    /// its id, and its error is delivered to `queue` at once, so every id gets one completion.
     /// Fails when the pool is shut down, or when not even one task fits (queue full).
     pub fn submit_many(
-        &self,
-        names: Vec<Result<String>>,
-        queue: &Arc<CompletionQueue>,
+        &self, jobs: Vec<Result<Job>>, queue: &Arc<CompletionQueue>,
     ) -> Result<(u64, usize)> {
         let mut state = lock(&self.shared.state);
         if state.shutting_down {
             return Err(shut_down_error("the worker pool is shut down"));
         }
         let room = self.shared.capacity.saturating_sub(state.queued);
-        let n = names.len().min(room);
-        if n == 0 && !names.is_empty() {
+        let n = jobs.len().min(room);
+        if n == 0 && !jobs.is_empty() {
             return Err(Error::new(
                 GREETER_ERR_QUEUE_FULL,
                 format!(
@@ -376,14 +379,14 @@ impl Pool {
         let first = state.next_id;
         state.next_id += n as u64;
         let mut failed = Vec::new();
-        for (i, name) in names.into_iter().take(n).enumerate() {
+        for (i, job) in jobs.into_iter().take(n).enumerate() {
             let id = first + i as u64;
-            match name {
-                Ok(name) => {
+            match job {
+                Ok(job) => {
                     state.tasks.insert(id, TaskState::Queued);
                     state.queue.push_back(Task {
                         id,
-                        name,
+                        job,
                         target: Target::Queue(Arc::clone(queue)),
                     });
                     state.queued += 1;
@@ -445,7 +448,7 @@ impl Pool {
         let workers = std::mem::take(&mut *lock(&self.workers));
         let me = std::thread::current().id();
         for handle in workers {
-            // Called from a worker (a seed callback calling greeter_pool_shutdown): that worker
+            // Called from a worker (a tutorial-API callback calling greeter_pool_shutdown): that worker
             // cannot join itself (the join panicked with EDEADLK and left the remaining workers
             // unjoined); it is detached and returns once its callback does.
             if handle.thread().id() == me {
@@ -485,7 +488,7 @@ const WORKER_BATCH: usize = 64;
 
 fn worker(shared: &Shared) {
     let mut batch: Vec<Task> = Vec::with_capacity(WORKER_BATCH);
-    let mut done: Vec<(Task, Result<String>)> = Vec::with_capacity(WORKER_BATCH);
+    let mut done: Vec<Finished> = Vec::with_capacity(WORKER_BATCH);
     loop {
         {
             let mut state = lock(&shared.state);
@@ -522,27 +525,30 @@ fn worker(shared: &Shared) {
                 state.waking = state.waking.saturating_sub(1);
             }
         }
-        for task in batch.drain(..) {
-            let result = catch_unwind(|| async_greeting(&task.name))
-                .map_err(|payload| Error::from_panic(payload.as_ref()));
-            done.push((task, result));
+        for Task { id, job, target } in batch.drain(..) {
+            let result = catch_unwind(AssertUnwindSafe(job))
+                .unwrap_or_else(|payload| Err(Error::from_panic(payload.as_ref())));
+            done.push((id, target, result));
         }
         {
             let mut state = lock(&shared.state);
             // Cancelled while running: the result is dropped instead of delivered.
-            done.retain(|(task, _)| state.tasks.remove(&task.id) != Some(TaskState::Abandoned));
+            done.retain(|(id, _, _)| state.tasks.remove(id) != Some(TaskState::Abandoned));
         }
         deliver_all(&mut done);
     }
 }
 
+/// A finished task: its id, where its result goes, and the result.
+type Finished = (u64, Target, Result<String>);
+
 /// Delivers finished tasks, in order: a run of tasks bound for the same queue is pushed under
 /// one lock with at most one wake-up.
-fn deliver_all(done: &mut Vec<(Task, Result<String>)>) {
+fn deliver_all(done: &mut Vec<Finished>) {
     let mut run: Vec<Completion> = Vec::new();
     let mut run_queue: Option<Arc<CompletionQueue>> = None;
-    for (task, result) in done.drain(..) {
-        match task.target {
+    for (task_id, target, result) in done.drain(..) {
+        match target {
             Target::Queue(queue) => {
                 if let Some(current) = &run_queue {
                     if !Arc::ptr_eq(current, &queue) {
@@ -552,12 +558,9 @@ fn deliver_all(done: &mut Vec<(Task, Result<String>)>) {
                 } else {
                     run_queue = Some(queue);
                 }
-                run.push(Completion {
-                    task_id: task.id,
-                    result,
-                });
+                run.push(Completion { task_id, result });
             }
-            target @ Target::Callback(_) => target.deliver(task.id, result),
+            target @ Target::Callback(_) => target.deliver(task_id, result),
         }
     }
     if let Some(queue) = run_queue {
@@ -620,7 +623,7 @@ pub mod global {
                 // released by the same thread (in the parent, and in the child where that thread
                 // is the only one). A failure (ENOMEM) leaves fork as unprotected as it was
                 // without the handlers.
-                let _ = crate::ffi::register_fork_handlers(prepare, release, release);
+                let _ = crate::os::register_fork_handlers(prepare, release, release);
             });
         }
     }
@@ -667,6 +670,11 @@ pub mod global {
     /// The pool if it is running, without starting it.
     pub fn current() -> Option<Arc<Pool>> {
         running(&mut slot())
+    }
+
+    /// Cancels task `id` of the running pool; see [`Pool::cancel`].
+    pub fn cancel(id: u64) -> CancelOutcome {
+        current().map_or(CancelOutcome::NotFound, |p| p.cancel(id))
     }
 
     /// Sets the size of the next pool (0 = the default) and allows starting again after a
@@ -727,8 +735,15 @@ pub mod global {
 mod tests {
     use super::*;
     use crate::error::GREETER_ERR_PANIC;
+    use crate::greeting::async_greeting;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    /// The async greeting of `name`, as a job.
+    fn greet(name: &str) -> Job {
+        let name = name.to_owned();
+        Box::new(move || Ok(async_greeting(&name)))
+    }
 
     fn drain_all(queue: &CompletionQueue, expected: usize) -> Vec<Completion> {
         let mut out = Vec::new();
@@ -749,7 +764,7 @@ mod tests {
         let mut ids = HashMap::new();
         for i in 0..500 {
             let id = pool
-                .submit(format!("n{i}"), Target::Queue(Arc::clone(&queue)))
+                .submit(greet(&format!("n{i}")), Target::Queue(Arc::clone(&queue)))
                 .unwrap();
             ids.insert(id, i);
         }
@@ -793,7 +808,7 @@ mod tests {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel::<()>();
         pool.submit(
-            "block".into(),
+            greet("block"),
             Target::Callback(Box::new(move |_| {
                 started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
@@ -803,18 +818,18 @@ mod tests {
         started_rx.recv().unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let a = pool
-            .submit("a".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("a"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let _b = pool
-            .submit("b".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("b"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let full = pool
-            .submit("c".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("c"), Target::Queue(Arc::clone(&queue)))
             .unwrap_err();
         assert_eq!(full.code, GREETER_ERR_QUEUE_FULL);
         assert_eq!(pool.cancel(a), CancelOutcome::Removed);
         assert_eq!(pool.cancel(a), CancelOutcome::NotFound);
-        pool.submit("c".into(), Target::Queue(Arc::clone(&queue)))
+        pool.submit(greet("c"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         release_tx.send(()).unwrap();
         let done = drain_all(&queue, 2);
@@ -831,7 +846,7 @@ mod tests {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel::<()>();
         pool.submit(
-            "block".into(),
+            greet("block"),
             Target::Callback(Box::new(move |_| {
                 started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
@@ -841,7 +856,7 @@ mod tests {
         started_rx.recv().unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let id = pool
-            .submit("queued".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("queued"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
@@ -856,7 +871,7 @@ mod tests {
             GREETER_ERR_SHUT_DOWN
         );
         let refused = pool
-            .submit("late".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("late"), Target::Queue(Arc::clone(&queue)))
             .unwrap_err();
         assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
         pool.shutdown();
@@ -869,14 +884,14 @@ mod tests {
         let queue = Arc::new(CompletionQueue::new().unwrap());
         crate::greeting::inject_panics(1);
         let bad = pool
-            .submit("x".into(), Target::Queue(Arc::clone(&queue)))
+            .submit(greet("x"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let done = drain_all(&queue, 1);
         assert_eq!(done[0].task_id, bad);
         let err = done[0].result.as_ref().unwrap_err();
         assert_eq!(err.code, GREETER_ERR_PANIC);
         assert!(err.message.contains("injected panic"), "{}", err.message);
-        pool.submit("y".into(), Target::Queue(Arc::clone(&queue)))
+        pool.submit(greet("y"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let done = drain_all(&queue, 1);
         assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, y!");
@@ -923,13 +938,8 @@ mod tests {
         let pool = Pool::start(2, 3).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let bad = Error::new(crate::error::GREETER_ERR_INTERIOR_NUL, "bad");
-        let names = vec![
-            Ok("a".to_owned()),
-            Err(bad),
-            Ok("c".to_owned()),
-            Ok("d".into()),
-        ];
-        let (first, n) = pool.submit_many(names, &queue).unwrap();
+        let jobs = vec![Ok(greet("a")), Err(bad), Ok(greet("c")), Ok(greet("d"))];
+        let (first, n) = pool.submit_many(jobs, &queue).unwrap();
         assert_eq!(n, 3, "capacity 3: the fourth is left to the caller");
         let mut done = drain_all(&queue, 3);
         done.sort_by_key(|c| c.task_id);
@@ -941,7 +951,7 @@ mod tests {
         assert_eq!(done[2].result.as_ref().unwrap(), "Async Hello, c!");
         assert_eq!(pool.submit_many(Vec::new(), &queue).unwrap().1, 0);
         pool.shutdown();
-        let refused = pool.submit_many(vec![Ok("x".into())], &queue).unwrap_err();
+        let refused = pool.submit_many(vec![Ok(greet("x"))], &queue).unwrap_err();
         assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
     }
 
@@ -952,7 +962,7 @@ mod tests {
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let inner = Arc::clone(&pool);
         pool.submit(
-            "stop".into(),
+            greet("stop"),
             Target::Callback(Box::new(move |_| {
                 inner.shutdown(); // joins the other worker, detaches this one
                 done_tx.send(()).unwrap();
@@ -964,7 +974,7 @@ mod tests {
             .expect("shutdown from a worker returned normally");
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let refused = pool
-            .submit("late".into(), Target::Queue(queue))
+            .submit(greet("late"), Target::Queue(queue))
             .unwrap_err();
         assert_eq!(refused.code, GREETER_ERR_SHUT_DOWN);
     }

@@ -10,10 +10,11 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use crate::error::*;
-use crate::ffi::{
-    bytes_arg, greeter_greet, greeter_greet_into, greeter_status_clear, GreeterStatus,
-};
-use crate::greeting::{greeting, greeting_into, tests_serial, validate_name};
+use crate::ffi::common::{greeter_status_clear, greeter_status_take_thread, greeter_string_free};
+use crate::ffi::greet::{greeter_greet, greeter_greet_into};
+use crate::ffi::guard::{GreeterStatus, GREETER_FAILED};
+use crate::ffi::types::{bytes_in, text_in};
+use crate::greeting::{greeting, greeting_into, tests_serial, validate_text};
 use crate::pool::{Completion, CompletionQueue};
 
 /// The status greeter must give a name of these bytes: UTF-8 is checked before NUL.
@@ -90,7 +91,7 @@ proptest! {
 
     #[test]
     fn validate_name_accepts_exactly_utf8_without_nul(bytes in name_bytes()) {
-        match validate_name(&bytes) {
+        match validate_text(&bytes, "name") {
             Ok(s) => {
                 prop_assert_eq!(model_code(&bytes), GREETER_OK);
                 prop_assert_eq!(s.as_bytes(), &bytes[..]);
@@ -108,25 +109,25 @@ proptest! {
     #[test]
     fn every_str_without_nul_is_accepted_unchanged(s in any::<String>()) {
         let s = s.replace('\0', "");
-        prop_assert_eq!(validate_name(s.as_bytes()), Ok(s.as_str()));
+        prop_assert_eq!(validate_text(s.as_bytes(), "name"), Ok(s.as_str()));
     }
 
     #[test]
-    fn bytes_arg_borrows_exactly_the_stated_prefix(bytes in name_bytes(), cut in any::<prop::sample::Index>()) {
+    fn bytes_in_borrows_exactly_the_stated_prefix(bytes in name_bytes(), cut in any::<prop::sample::Index>()) {
         let len = cut.index(bytes.len() + 1);
         // SAFETY: `bytes` is readable for `len <= bytes.len()` bytes while borrowed here.
-        let got = unsafe { bytes_arg(bytes.as_ptr().cast(), len, "name") }.unwrap();
+        let got = unsafe { bytes_in(bytes.as_ptr().cast(), len, "name") }.unwrap();
         prop_assert_eq!(got, &bytes[..len]);
     }
 
     #[test]
-    fn bytes_arg_refuses_null_and_lengths_over_isize_max(len in any::<usize>(), big in (isize::MAX as usize + 1)..=usize::MAX) {
+    fn text_in_refuses_null_and_lengths_over_isize_max(len in any::<usize>(), big in (isize::MAX as usize + 1)..=usize::MAX) {
         // SAFETY: NULL is refused before any read.
-        let e = unsafe { bytes_arg(std::ptr::null(), len, "name") }.unwrap_err();
+        let e = unsafe { text_in(std::ptr::null(), len, "name") }.unwrap_err();
         prop_assert_eq!(e.code, GREETER_ERR_NULL_POINTER);
         let one = [b'x'];
         // SAFETY: a length over isize::MAX is refused before any read.
-        let e = unsafe { bytes_arg(one.as_ptr().cast(), big, "name") }.unwrap_err();
+        let e = unsafe { bytes_in(one.as_ptr().cast(), big, "name") }.unwrap_err();
         prop_assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
     }
 
@@ -160,7 +161,7 @@ proptest! {
             prop_assert_eq!(unsafe { CStr::from_ptr(ptr) }.to_bytes(), &expected[..]);
             prop_assert_eq!(len, expected.len());
             // SAFETY: handed out above, freed once.
-            unsafe { crate::ffi::greeter_string_free(ptr) };
+            unsafe { greeter_string_free(ptr) };
         } else {
             prop_assert!(ptr.is_null());
             prop_assert!(!status.message.is_null());
@@ -168,15 +169,18 @@ proptest! {
         let mut buf = vec![0xa5u8; room];
         // SAFETY: as above; `buf` is writable for `room` bytes (and may be empty).
         let n = unsafe {
-            greeter_greet_into(bytes.as_ptr().cast(), bytes.len(), buf.as_mut_ptr().cast::<c_char>(), room, &mut status)
+            greeter_greet_into(bytes.as_ptr().cast(), bytes.len(), buf.as_mut_ptr().cast::<c_char>(), room)
         };
-        if want == GREETER_OK {
+        if expected.len() > room {
+            prop_assert_eq!(n, expected.len() as i64, "too long for the buffer: not read");
+        } else if want == GREETER_OK {
             prop_assert_eq!(n, expected.len() as i64);
-            if expected.len() <= room {
-                prop_assert_eq!(&buf[..expected.len()], &expected[..]);
-            }
+            prop_assert_eq!(&buf[..expected.len()], &expected[..]);
         } else {
-            prop_assert_eq!(n, -i64::from(want));
+            prop_assert_eq!(n, GREETER_FAILED);
+            // SAFETY: a status filled by the call above.
+            unsafe { greeter_status_take_thread(&mut status) };
+            prop_assert_eq!(status.code, want);
         }
         // SAFETY: a status filled by the calls above.
         unsafe { greeter_status_clear(&mut status) };

@@ -1,0 +1,286 @@
+"""The short-call module keeps the GIL; the other module releases it; the set stays short.
+
+greeter has two cffi modules over the same library: ``_greeter_cffi`` (every export; each call
+releases the GIL, as cffi always does) and ``_greeter_cffi_short`` (only the exports marked
+``Short call:``; each call keeps the GIL). These tests show both from Python, with a
+deliberately slow diagnostic export that is in both modules, and hold every member of the
+short set to the rule that put it there: bounded work, and no lock a worker thread can hold.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import greeter
+from greeter import _greeter_cffi, _greeter_cffi_short
+from greeter._greeter_cffi import ffi, lib
+
+short_lib = _greeter_cffi_short.lib
+# greeter.greet()'s buffer: greeter_greet_into reads a name only if its greeting fits.
+BUFFER_LEN = 256
+SPIN_SECONDS = 0.4
+
+
+# --- the GIL, seen from another thread ---------------------------------------------------------
+
+
+def longest_stall_of_another_thread(call: Callable[[], object]) -> float:
+    """Runs ``call()`` while another thread runs Python in a loop, and returns the longest time
+    that thread went without running a single iteration (it needs the GIL for each one)."""
+    longest = [0.0]
+    stop = threading.Event()
+    looping = threading.Event()
+
+    def loop() -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            longest[0] = max(longest[0], now - last)
+            last = now
+            looping.set()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        assert looping.wait(10), "the looping thread never ran"
+        longest[0] = 0.0
+        call()
+    finally:
+        stop.set()
+        thread.join()
+    return longest[0]
+
+
+def spin(module_lib: Any) -> None:
+    status = ffi.new("GreeterStatus *")
+    module_lib.greeter_debug_spin(int(SPIN_SECONDS * 1e6), status)
+    assert status.code == lib.GREETER_OK
+
+
+def test_a_short_call_keeps_the_gil_for_its_whole_duration() -> None:
+    # While the spin runs with the GIL held, no Python bytecode runs anywhere else: the other
+    # thread's stall is at least the whole spin, whatever the machine's load.
+    assert longest_stall_of_another_thread(lambda: spin(short_lib)) >= SPIN_SECONDS
+
+
+def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
+    # The same export through _greeter_cffi: the other thread keeps looping during the spin
+    # (a stall this long would need the OS to starve it for half the spin).
+    assert longest_stall_of_another_thread(lambda: spin(lib)) < SPIN_SECONDS / 2
+
+
+def test_the_short_module_holds_exactly_the_marked_exports() -> None:
+    marked = _marked_in_installed_header()
+    assert sorted(dir(short_lib)) == sorted(marked)
+    assert {"greeter_add_numbers", "greeter_greet_into", "greeter_debug_spin"} <= set(marked)
+
+
+def _marked_in_installed_header() -> list[str]:
+    """Names of the functions the installed greeter.h documents with ``Short call:``."""
+    names = []
+    text = (greeter.include_dir() / "greeter.h").read_text()
+    for doc, declaration in re.findall(r"/\*\*(.*?)\*/\s*([^;]*);", text, flags=re.S):
+        if any(line.lstrip(" *").startswith("Short call:") for line in doc.splitlines()):
+            names.append(declaration.split("(")[0].split()[-1].lstrip("*"))
+    return names
+
+
+def test_both_modules_share_types_and_give_the_same_results() -> None:
+    # ffi.include(): a buffer or status made by either ffi passes to either lib.
+    buf = _greeter_cffi_short.ffi.new("char[]", BUFFER_LEN)
+    status = ffi.new("GreeterStatus *")
+    for module_lib in (lib, short_lib):
+        assert module_lib.greeter_add_numbers(3, 5) == 8
+        assert module_lib.greeter_greet_into(b"World", 5, buf, BUFFER_LEN) == 13
+        assert ffi.unpack(buf, 13) == b"Hello, World!"
+        module_lib.greeter_debug_spin(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, status)
+        assert status.code == lib.GREETER_ERR_INVALID_ARGUMENT
+        lib.greeter_status_clear(status)
+
+
+def _thread_code() -> int:
+    status = ffi.new("GreeterStatus *")
+    lib.greeter_status_take_thread(status)
+    code = int(status.code)
+    lib.greeter_status_clear(status)
+    return code
+
+
+@given(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1))
+def test_add_is_the_same_call_in_both_modules(a: int, b: int) -> None:
+    outputs = [(m.greeter_add_numbers(a, b), _thread_code()) for m in (lib, short_lib)]
+    assert outputs[0] == outputs[1]
+
+
+@given(st.binary(max_size=BUFFER_LEN))
+def test_greet_into_is_the_same_call_in_both_modules(name: bytes) -> None:
+    outputs = []
+    for module_lib in (lib, short_lib):
+        buf = ffi.new("char[]", BUFFER_LEN)
+        n = module_lib.greeter_greet_into(name, len(name), buf, BUFFER_LEN)
+        text = ffi.unpack(buf, n) if 0 <= n <= BUFFER_LEN else b""
+        outputs.append((n, text, _thread_code()))
+    assert outputs[0] == outputs[1]
+
+
+@given(st.integers(lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, 2**32 - 1))
+def test_spin_refuses_any_wait_past_its_bound(micros: int) -> None:
+    for module_lib in (lib, short_lib):
+        status = ffi.new("GreeterStatus *")
+        module_lib.greeter_debug_spin(micros, status)
+        assert status.code == lib.GREETER_ERR_INVALID_ARGUMENT
+        lib.greeter_status_clear(status)
+
+
+# --- the rule of the set: bounded work, no lock a worker can hold --------------------------------
+
+
+@dataclass
+class ShortCall:
+    """How to exercise one short call: inputs it must handle without taking a lock, and how
+    its bound is enforced."""
+
+    inputs: list[tuple[Any, ...]]
+    # Arguments just past the export's stated bound, and the exact refusal it returns. Empty
+    # only for constant_work exports, whose arguments must all be plain numbers.
+    over_bound: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
+    constant_work: bool = False
+
+
+def _buffer() -> Any:
+    return ffi.new("char[]", BUFFER_LEN)
+
+
+NAME_MAX = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
+I32_MAX = 2**31 - 1
+
+# One entry per export of the short-call module; the test below fails for a missing one.
+SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
+    "greeter_add_numbers": lambda: ShortCall(
+        inputs=[(3, 5), (I32_MAX, I32_MAX), (-I32_MAX - 1, -1)], constant_work=True
+    ),
+    "greeter_greet_into": lambda: ShortCall(
+        inputs=[
+            (b"World", 5, _buffer(), BUFFER_LEN),
+            (b"x" * NAME_MAX, NAME_MAX, _buffer(), BUFFER_LEN),
+            (b"\xff", 1, _buffer(), BUFFER_LEN),  # refused (UTF-8) with a message: no lock
+            (b"a\0b", 3, _buffer(), BUFFER_LEN),
+        ],
+        over_bound=[
+            # The bound is the caller's buffer: a name too long for it is not read, and the
+            # room it needs comes back, even for a length no buffer could hold.
+            ((b"x" * (NAME_MAX + 1), NAME_MAX + 1, _buffer(), BUFFER_LEN), BUFFER_LEN + 1),
+            ((b"x", 2**62, _buffer(), BUFFER_LEN), 2**62 + lib.GREETER_GREETING_EXTRA_BYTES),
+        ],
+    ),
+    "greeter_greeter_greet_into": lambda: _greeter_greet_into_case(),
+    "greeter_debug_spin": lambda: ShortCall(
+        inputs=[(0, ffi.NULL), (1000, ffi.new("GreeterStatus *"))],
+        over_bound=[
+            (
+                (lib.GREETER_DEBUG_SPIN_MAX_MICROS + 1, ffi.new("GreeterStatus *")),
+                lib.GREETER_ERR_INVALID_ARGUMENT,
+            )
+        ],
+    ),
+}
+
+
+def _greeter_greet_into_case() -> ShortCall:
+    # A two-placeholder template: a greeting is 3 literal bytes plus the name twice.
+    text = b"<{name}|{name}>"
+    handle = ffi.gc(lib.greeter_greeter_new(text, len(text), ffi.NULL), lib.greeter_greeter_free)
+    fits = (BUFFER_LEN - 3) // 2
+    return ShortCall(
+        inputs=[
+            (handle, b"World", 5, _buffer(), BUFFER_LEN),
+            (handle, b"x" * fits, fits, _buffer(), BUFFER_LEN),
+            (handle, b"\xff", 1, _buffer(), BUFFER_LEN),
+            (handle, b"a\0b", 3, _buffer(), BUFFER_LEN),
+        ],
+        over_bound=[
+            ((handle, b"x" * (fits + 1), fits + 1, _buffer(), BUFFER_LEN), 2 * fits + 5),
+            ((handle, b"x", 2**61, _buffer(), BUFFER_LEN), 2**62 + 3),
+        ],
+    )
+
+
+def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
+    """What keeps ``function`` from being a short call; empty when it is one."""
+    problems = []
+    kinds = [arg.kind for arg in ffi.typeof(function).args]
+    if not case.over_bound and not (case.constant_work and set(kinds) <= {"primitive"}):
+        problems.append(f"{name}: no enforced bound (and not constant work on plain numbers)")
+    calls = [(args, None) for args in case.inputs] + list(case.over_bound)
+    for args, refusal in calls:
+        before = lib.greeter_debug_locks_taken()
+        result = function(*args)
+        if result is None and refusal is not None:  # a void export reports in its status
+            result = args[-1].code
+            lib.greeter_status_clear(args[-1])
+        taken = lib.greeter_debug_locks_taken() - before
+        if taken:
+            problems.append(f"{name}{args!r:.60} took {taken} pool/queue lock(s)")
+        if refusal is not None and result != refusal:
+            problems.append(f"{name}{args!r:.60} returned {result}, not the refusal {refusal}")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(dir(short_lib)))
+def test_every_short_call_is_bounded_and_takes_no_lock(name: str) -> None:
+    assert name in SHORT_CALLS, (
+        f"{name} is marked 'Short call:' but has no entry in SHORT_CALLS: add its inputs and "
+        "the refusal past its bound"
+    )
+    assert rule_violations(name, getattr(short_lib, name), SHORT_CALLS[name]()) == []
+
+
+def test_the_rule_catches_an_export_that_takes_a_lock() -> None:
+    # The probe is real: the pool's getters lock the pool, cancelling locks its task table. Put
+    # in the short set, they would fail the test above.
+    for name in ["greeter_pool_size", "greeter_task_cancel"]:
+        function = getattr(lib, name)
+        status = ffi.new("GreeterStatus *")
+        args = (ffi.NULL, ffi.NULL, status) if name == "greeter_pool_size" else (12345, status)
+        problems = rule_violations(name, function, ShortCall(inputs=[args], constant_work=True))
+        assert any("lock" in p for p in problems), (name, problems)
+
+
+def test_the_rule_catches_an_unbounded_export() -> None:
+    # greet_many's work grows with its input and it refuses no size: it cannot be a short call.
+    names, out = b"a\0b", ffi.new("char[]", 64)
+    case = ShortCall(inputs=[(names, 3, 2, out, 64, ffi.NULL)])
+    problems = rule_violations("greeter_greet_many", lib.greeter_greet_many, case)
+    assert problems == [
+        "greeter_greet_many: no enforced bound (and not constant work on plain numbers)"
+    ]
+
+
+def test_greeter_never_reads_ffi_errno() -> None:
+    # The short-call module skips cffi's errno bookkeeping, which only ffi.errno (and
+    # ffi.getwinerror) would show. No greeter module reads either.
+    package = Path(greeter.__file__).parent
+    for source in package.glob("*.py"):
+        names = {
+            node.attr
+            for node in ast.walk(ast.parse(source.read_text()))
+            if isinstance(node, ast.Attribute)
+        }
+        assert not names & {"errno", "getwinerror"}, source.name
+
+
+def test_the_short_module_is_built_for_the_limited_api() -> None:
+    assert _greeter_cffi_short.__file__ is not None
+    assert Path(_greeter_cffi_short.__file__).name == "_greeter_cffi_short.abi3.so"
+    assert Path(_greeter_cffi.__file__ or "").parent == Path(_greeter_cffi_short.__file__).parent
