@@ -431,6 +431,10 @@ class Greeter:
     ``greet_async`` calls already made (queued or running in Rust), complete normally: each
     holds its own reference, and the Rust object is freed when the last one ends
     (:func:`~greeter.live_objects` counts them). Closing never waits for Rust work.
+
+    A Greeter inherited through ``fork()`` works in the child (it is plain memory, no lock);
+    its ``greet_async`` calls there run on the child's own pool. Copying or pickling a Greeter
+    makes a new one from the same template.
     """
 
     # How the object is never freed while a call uses it, without a lock: as for RustString,
@@ -459,8 +463,11 @@ class Greeter:
         # A greeting is the template's literal bytes plus the name's bytes once per {name}:
         # the lengths for an empty and a one-byte name (no buffer: nothing is written) give
         # both, so greet_many sizes its buffer exactly.
-        self._extra = _greeter_greet_into(handle, b"", 0, _NULL, 0)
-        self._per_name = _greeter_greet_into(handle, b"x", 1, _NULL, 0) - self._extra
+        extra: int = _greeter_greet_into(handle, b"", 0, _NULL, 0)
+        one: int = _greeter_greet_into(handle, b"x", 1, _NULL, 0)
+        if _FAILED in (extra, one):
+            raise _thread_error()
+        self._extra, self._per_name = extra, one - extra
         self._async = _aio.async_function(lib.greeter_greeter_greet_submit, handle)
         return self
 
@@ -491,6 +498,13 @@ class Greeter:
     def __repr__(self) -> str:
         state = " closed" if self._handle is None else ""
         return f"<greeter.Greeter{state} {self._template!r}>"
+
+    def __reduce__(self) -> tuple[type[Greeter], tuple[str]]:
+        # A handle cannot cross processes or be shared by two owners: copy and pickle make a
+        # new Greeter from the template instead.
+        if self._handle is None:
+            raise ValueError(_CLOSED)
+        return type(self), (self._template,)
 
     def greet(self, name: str) -> str:
         """The greeting for ``name``, computed by Rust; exceptions as for :func:`greet`."""

@@ -11,7 +11,9 @@ byte 65,536. A valid template renders exactly as ``template.format(name=name)``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
+import pickle
 import random
 import re
 import subprocess
@@ -19,7 +21,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -236,6 +238,32 @@ def test_a_greeter_is_immutable() -> None:
             g.extra = 1  # type: ignore[attr-defined]
         assert g.template == "<{name}>"
         assert g.greet("a") == "<a>"
+
+
+def test_copy_and_pickle_make_a_new_greeter_from_the_template() -> None:
+    with greeter.Greeter("<{name}>") as g:
+        before = greeter.live_objects()
+
+        def pickled(g: greeter.Greeter) -> greeter.Greeter:
+            other: greeter.Greeter = pickle.loads(pickle.dumps(g))
+            return other
+
+        makers: list[Callable[[greeter.Greeter], greeter.Greeter]] = [
+            copy.copy,
+            copy.deepcopy,
+            pickled,
+        ]
+        for make in makers:
+            other = make(g)
+            assert other is not g
+            assert other.template == g.template
+            assert other.greet("a") == "<a>"
+            assert greeter.live_objects() == before + 1
+            other.close()
+            assert greeter.live_objects() == before
+            assert not g.closed
+    with pytest.raises(ValueError, match=CLOSED):
+        copy.copy(g)
 
 
 # --- lifetime -------------------------------------------------------------------------------
