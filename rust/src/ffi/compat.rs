@@ -94,25 +94,38 @@ pub unsafe extern "C" fn async_greet(
     // SAFETY: a NULL status; `name` and `callback` as this function's contract states.
     unsafe {
         guard(std::ptr::null_mut(), || {
-            let Some(callback) = callback else {
-                return Ok(());
-            };
-            let submitted = c_str_in(name).and_then(|name| {
-                let name = name.to_owned();
-                let deliver = Box::new(move |result: Result<String>| {
-                    callback(result.map_or(std::ptr::null_mut(), |s| {
-                        string_out(s, std::ptr::null_mut())
-                    }));
-                });
-                let job = Box::new(move || Ok(async_greeting(&name)));
-                global::get()?.submit(job, Target::Callback(deliver))
-            });
-            if submitted.is_err() {
-                callback(std::ptr::null_mut());
-            }
-            Ok(())
+            greet_then_call_back(name, callback)
         })
     }
+}
+
+/// Queues the async greeting of `name` with a job whose completion goes to `callback` (as an
+/// owned string, or NULL on failure); when it cannot be queued, calls back NULL at once.
+///
+/// # Safety
+/// As for `async_greet`.
+unsafe fn greet_then_call_back(
+    name: *const c_char, callback: Option<extern "C" fn(*mut c_char)>,
+) -> Result<()> {
+    let Some(callback) = callback else {
+        return Ok(());
+    };
+    // SAFETY: forwarded from this function's contract.
+    let submitted = unsafe { c_str_in(name) }.and_then(|name| {
+        let name = name.to_owned();
+        let deliver = Box::new(move |result: Result<String>| {
+            // SAFETY: no length wanted (NULL).
+            callback(result.map_or(std::ptr::null_mut(), |s| unsafe {
+                string_out(s, std::ptr::null_mut())
+            }));
+        });
+        let job = Box::new(move || Ok(async_greeting(&name)));
+        global::get()?.submit(job, Target::Callback(deliver))
+    });
+    if submitted.is_err() {
+        callback(std::ptr::null_mut());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

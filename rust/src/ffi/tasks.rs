@@ -198,15 +198,31 @@ pub unsafe extern "C" fn greeter_queue_drain(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            let queue = handle_in(queue, "queue")?;
-            let ids = slice_out(ids, capacity, "ids")?;
-            let codes = slice_out(codes, capacity, "codes")?;
-            let text = buffer_out(text, text_len, "text")?;
-            let drained = drain_packed(&queue, ids, codes, text);
-            value_out(text_used, drained.text_used);
-            value_out(remaining, drained.remaining);
-            Ok(drained.moved)
+            drain(
+                queue, ids, codes, capacity, text, text_len, text_used, remaining,
+            )
         })
+    }
+}
+
+/// The body of `greeter_queue_drain`: the arguments converted, [`drain_packed`] run.
+///
+/// # Safety
+/// As for `greeter_queue_drain`.
+#[allow(clippy::too_many_arguments)] // the export's own parameters, in its order
+unsafe fn drain(
+    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, capacity: usize,
+    text: *mut c_char, text_len: usize, text_used: *mut usize, remaining: *mut usize,
+) -> Result<usize> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        let queue = handle_in(queue, "queue")?;
+        let ids = slice_out(ids, capacity, "ids")?;
+        let codes = slice_out(codes, capacity, "codes")?;
+        let drained = drain_packed(&queue, ids, codes, buffer_out(text, text_len, "text")?);
+        value_out(text_used, drained.text_used);
+        value_out(remaining, drained.remaining);
+        Ok(drained.moved)
     }
 }
 
