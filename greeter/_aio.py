@@ -30,6 +30,9 @@ from greeter.errors import GreeterError, QueueFullError
 
 _get_running_loop = asyncio.get_running_loop
 
+# The most completions one readiness callback resolves (see _LoopCompletions._on_readable).
+_COMPLETIONS_PER_CALLBACK = 1024
+
 # How long a submit refused for a full queue waits before retrying when no completion of its
 # own loop arrives first (the queue is shared by every loop).
 _QUEUE_FULL_RETRY_S = 0.001
@@ -74,8 +77,12 @@ class _LoopCompletions:
         weakref.finalize(loop, self.queue.close).atexit = False
 
     def _on_readable(self) -> None:
+        # A bounded batch per readiness callback: resolving N futures costs the loop N task
+        # wake-ups in its next iteration, so 100,000 at once blocked it for ~0.3 s. The rest
+        # keeps the descriptor readable and is taken on the next iterations, between the
+        # other callbacks.
         waiting = self.waiting
-        for task_id, value, error in self.queue.drain():
+        for task_id, value, error in self.queue.drain(_COMPLETIONS_PER_CALLBACK):
             future = waiting.pop(task_id, None)
             if future is None or future.done():
                 continue  # cancelled after its result was delivered
@@ -198,15 +205,30 @@ def async_function(
     called as ``submit(*bound, names, lens, count, queue, first_id, status)``: ``bound`` are
     the arguments before the texts, such as an object's handle for a method.
 
-    The coroutine works on any asyncio loop in any thread. Cancelling the awaiting task cancels
-    the Rust task if it has not started; either way its result is freed. When the pool's queue
-    is full it waits for room (backpressure) instead of failing.
+    The coroutine works on any asyncio loop in any thread (uvloop and anyio's asyncio backend
+    included); elsewhere (trio, or no loop at all) it raises RuntimeError saying so. Cancelling
+    the awaiting task cancels the Rust task if it has not started; either way its result is
+    freed. When the pool's queue is full it waits for room (backpressure) instead of failing.
     """
     submitter = _Submitter(submit, bound)
+    export = getattr(submit, "__name__", "")
+    public = None
+    if export.startswith("greeter_") and export.endswith("_submit"):
+        public = export[len("greeter_") : -len("_submit")] + "_async"
+    # Not call.__name__ inside call: a function referring to itself is a reference cycle,
+    # which would keep the bound handle alive until the garbage collector runs.
+    no_loop = (
+        f"{public or 'this coroutine'} needs a running asyncio event loop (asyncio, uvloop or "
+        "anyio's asyncio backend); under trio, call its synchronous form in a worker thread "
+        "instead"
+    )
 
     async def call(text: str) -> str:
         data = _native._encode(text)
-        loop = _get_running_loop()
+        try:
+            loop = _get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(no_loop) from None
         last = _last
         completions = last[1] if last is not None and last[0]() is loop else _completions_for(loop)
         future: asyncio.Future[str] = loop.create_future()
@@ -223,9 +245,8 @@ def async_function(
                 completions.abandon(request[2])
             raise
 
-    name = getattr(submit, "__name__", "")
-    if name.startswith("greeter_") and name.endswith("_submit"):
-        call.__name__ = call.__qualname__ = name[len("greeter_") : -len("_submit")] + "_async"
+    if public is not None:
+        call.__name__ = call.__qualname__ = public
     return call
 
 

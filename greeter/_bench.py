@@ -21,7 +21,10 @@ the paired ratios are steadier than the absolute numbers. ``--json FILE`` writes
 per-round values as a pyperf benchmark suite (``python -m pyperf stats/compare_to FILE``).
 
 ``greet_async`` is measured as throughput: 10,000 concurrent awaits, completions per second and
-process CPU time (every thread) per completion, next to ``asyncio.to_thread(greeter.greet)``.
+process CPU time (every thread) per completion, next to ``asyncio.to_thread(greeter.greet)``;
+and as responsiveness: the longest event-loop stall (a 1 ms ticker's worst lateness) while
+100,000 completions that arrived at once are delivered, next to 100,000 plain asyncio futures
+resolved from a thread with ``call_soon_threadsafe``.
 
 ``--soak`` makes 10 million mixed calls instead and reports peak RSS.
 """
@@ -41,9 +44,10 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -180,6 +184,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "greet": greeter.greet,
         "greeting": greeter.greeting,
         "greet_many": greeter.greet_many,
+        "g": greeter.Greeter("Hello, {name}!"),  # the default template, as an object
         "lib": api_lib,
         "ffi": api_ffi,
         "raw_add": api_lib.greeter_add_numbers,
@@ -234,6 +239,7 @@ def _cases() -> list[Case]:
         Case(GROUP_GREET, "C API extension, pure C (floor)", "f_greet(name)", role="floor"),
         Case(GROUP_GREET, "C API extension calling Rust", "f_rust_greet(name)"),
         Case(GROUP_GREET, "greeter.greet", "greet(name)"),
+        Case(GROUP_GREET, 'greeter.Greeter("Hello, {name}!").greet', "g.greet(name)"),
         Case(
             GROUP_GREET,
             "greeter.greeting() -> .value -> close()",
@@ -267,6 +273,7 @@ def _cases() -> list[Case]:
             role="ctypes",
         ),
         Case(GROUP_MANY, "greeter.greet_many", "greet_many(names)", per=MANY),
+        Case(GROUP_MANY, "greeter.Greeter.greet_many", "g.greet_many(names)", per=MANY),
         Case(
             GROUP_MANY, "[greeter.greet(n) for n in names]", "[greet(n) for n in names]", per=MANY
         ),
@@ -353,6 +360,88 @@ def measure_async(repeats: int, n: int = ASYNC_CONCURRENCY) -> tuple[Throughput,
     return ours, theirs
 
 
+STALL_COMPLETIONS = 100_000
+STALL_TICK_S = 0.001
+# How long the loop is kept busy while the completions pile up (the workers finish 100,000
+# greetings in well under this on the machines we run on).
+STALL_SETTLE_S = 0.5
+
+
+@dataclass
+class Stall:
+    label: str
+    worst_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.worst_ms)
+
+
+async def _worst_tick_lateness(
+    tasks: Sequence[asyncio.Future[str]], pile_up: Callable[[], None]
+) -> float:
+    """Seconds: the longest a ``STALL_TICK_S`` ticker is late while ``tasks`` finish, after
+    ``pile_up`` kept the loop busy until every result was waiting to be delivered."""
+    all_done = asyncio.gather(*tasks)  # its own setup is not part of the stall
+    pile_up()
+    worst, finished = 0.0, False
+    last = time.perf_counter()
+
+    async def ticker() -> None:
+        nonlocal worst, last
+        while not finished:
+            await asyncio.sleep(STALL_TICK_S)
+            now = time.perf_counter()
+            worst = max(worst, now - last - STALL_TICK_S)
+            last = now
+
+    ticking = asyncio.ensure_future(ticker())
+    results = await all_done
+    finished = True
+    await ticking
+    if len(results) != len(tasks) or results[-1] != f"Async Hello, n{len(tasks) - 1}!":
+        raise AssertionError("wrong results from the stall benchmark")
+    return worst
+
+
+async def _stall_greet_async(n: int) -> float:
+    tasks = [asyncio.ensure_future(greeter.greet_async(f"n{i}")) for i in range(n)]
+    await asyncio.sleep(0)  # every task has run up to its await
+    await asyncio.sleep(0)  # and their batch has been submitted
+    return await _worst_tick_lateness(tasks, lambda: time.sleep(STALL_SETTLE_S))
+
+
+async def _stall_threadsafe(n: int) -> float:
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[str]] = [loop.create_future() for _ in range(n)]
+
+    async def wait(future: asyncio.Future[str]) -> str:
+        return await future
+
+    tasks = [asyncio.ensure_future(wait(f)) for f in futures]
+    await asyncio.sleep(0)
+
+    def resolve() -> None:
+        for i, future in enumerate(futures):
+            loop.call_soon_threadsafe(future.set_result, f"Async Hello, n{i}!")
+
+    def pile_up() -> None:
+        resolver = threading.Thread(target=resolve)
+        resolver.start()
+        resolver.join()
+
+    return await _worst_tick_lateness(tasks, pile_up)
+
+
+def measure_stalls(repeats: int, n: int = STALL_COMPLETIONS) -> tuple[Stall, Stall]:
+    ours = Stall("greeter.greet_async")
+    theirs = Stall("futures resolved from a thread")
+    for _ in range(repeats):
+        for stall, run in ((ours, _stall_greet_async), (theirs, _stall_threadsafe)):
+            stall.worst_ms.append(asyncio.run(run(n)) * 1000)
+    return ours, theirs
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -413,6 +502,17 @@ def format_async(ours: Throughput, theirs: Throughput, n: int) -> list[str]:
     return lines
 
 
+def format_stalls(ours: Stall, theirs: Stall, n: int) -> list[str]:
+    lines = [
+        f"longest event-loop stall while {n:,} completions that arrived at once are delivered "
+        f"(worst lateness of a {STALL_TICK_S * 1000:.0f} ms ticker, median of "
+        f"{len(ours.worst_ms)} runs)"
+    ]
+    for s in (ours, theirs):
+        lines.append(f"  {s.label:34}{s.median_ms:10.1f} ms")
+    return lines
+
+
 @dataclass
 class Ratio:
     """A paired ratio of two measurements of this run: ``value`` times ``text``."""
@@ -430,6 +530,11 @@ def _paired(a: list[float], b: list[float], scale: float = 1.0) -> float:
     return statistics.median(x / y * scale for x, y in zip(a, b, strict=True))
 
 
+def _paired_over_sum(a: list[float], b: list[float], c: list[float]) -> float:
+    """The median over rounds of a[r] / (b[r] + c[r]), all three timed in the same round."""
+    return statistics.median(x / (y + z) for x, y, z in zip(a, b, c, strict=True))
+
+
 def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Ratio]:
     """greeter's calls against the floor, the raw binding and ctypes (below 1: greeter faster,
     except for speedups, where above 1 is greeter faster)."""
@@ -445,6 +550,9 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
     floor_greet = _find(cases, GROUP_GREET, "floor").values
     ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
+    object_greet = get(GROUP_GREET, 'greeter.Greeter("Hello, {name}!").greet')
+    object_many = get(GROUP_MANY, "greeter.Greeter.greet_many")
+    bare_call = _find(cases, GROUP_CALL, "raw").values
     return [
         Ratio("add_numbers / raw cffi greeter_add_numbers (time)", _paired(add, raw_add)),
         Ratio("greet / C API floor greet (time)", _paired(greet, floor_greet)),
@@ -462,6 +570,12 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
             "greet_async / asyncio.to_thread(greet), completions/s",
             _paired(ours.rates, theirs.rates),
         ),
+        Ratio("Greeter.greet / greet (time)", _paired(object_greet, greet)),
+        Ratio(
+            "Greeter.greet / (greet + one bare cffi call) (time; below 1: less than a call more)",
+            _paired_over_sum(object_greet, greet, bare_call),
+        ),
+        Ratio("Greeter.greet_many / greet_many, per name (time)", _paired(object_many, many)),
     ]
 
 
@@ -742,6 +856,7 @@ def run(args: argparse.Namespace) -> int:
                 out(f"  {line}")
             measure(cases, ns, rounds, slice_s)
             ours, theirs = measure_async(async_repeats)
+            stalls = measure_stalls(1 if args.quick else 3)
     except BenchSetupError as exc:
         print(f"python -m greeter bench: {exc}", file=sys.stderr)
         return 2
@@ -749,6 +864,8 @@ def run(args: argparse.Namespace) -> int:
         out(line)
     out()
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
+        out(line)
+    for line in format_stalls(*stalls, STALL_COMPLETIONS):
         out(line)
     out()
     out("ratios: each is the median of per-round ratios (paired: both timed in the same round)")

@@ -213,6 +213,43 @@ class Lib:
         /,
     ) -> int: ...
     @staticmethod
+    def greeter_greeter_new(text: CData | bytes, text_len: int, status: CData, /) -> CData: ...
+    @staticmethod
+    def greeter_greeter_free(greeter: CData, /) -> None: ...
+    @staticmethod
+    def greeter_greeter_greet_into(
+        greeter: CData,
+        name: CData | bytes,
+        name_len: int,
+        out: CData,
+        out_len: int,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_many(
+        greeter: CData,
+        names: CData | bytes,
+        names_len: int,
+        count: int,
+        out: CData,
+        out_len: int,
+        status: CData,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_submit(
+        greeter: CData,
+        names: CData | bytes,
+        lens: CData,
+        count: int,
+        queue: CData,
+        first_id: CData,
+        status: CData,
+        /,
+    ) -> int: ...
+    @staticmethod
+    def greeter_live_objects() -> int: ...
+    @staticmethod
     def greeter_pool_configure(threads: int, queue_capacity: int, status: CData, /) -> None: ...
     @staticmethod
     def greeter_pool_shutdown(status: CData, /) -> None: ...

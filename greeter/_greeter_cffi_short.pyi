@@ -41,5 +41,14 @@ class Lib:
         status: CData,
         /,
     ) -> int: ...
+    @staticmethod
+    def greeter_greeter_greet_into(
+        greeter: CData,
+        name: CData | bytes,
+        name_len: int,
+        out: CData,
+        out_len: int,
+        /,
+    ) -> int: ...
 
 lib: Lib

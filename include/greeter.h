@@ -65,6 +65,20 @@ extern "C" {
 typedef struct GreeterCompletionQueue GreeterCompletionQueue;
 
 /**
+ * A greeter object: a greeting template (`Bonjour, {name} !`) parsed and validated once,
+ * immutable, used from any thread.
+ *
+ * Reference-counted. The pointer `greeter_greeter_new` returns is the caller's reference,
+ * dropped exactly once with `greeter_greeter_free`; every task submitted with
+ * `greeter_greeter_greet_submit` holds its own, so the object lives until the caller has
+ * freed its reference and the last of those tasks has ended. The caller's reference must stay
+ * alive during every call it is passed to: free it only once calls on other threads have
+ * returned. A call with a freed handle is undefined behaviour in C (the Python binding cannot
+ * make one: each call holds the Python object that owns the reference).
+ */
+typedef struct GreeterGreeter GreeterGreeter;
+
+/**
  * A status code. `GREETER_OK` (0) means success; every other value names one failure.
  */
 typedef int32_t GreeterCode;
@@ -220,10 +234,19 @@ void free_string(char *ptr);
  * `callback`, which owns the string and frees it with `free_string`.
  *
  * `name` is copied before this function returns (the tutorial read the caller's pointer from
- * another thread, after the caller may have freed it), so the caller may free it at once. The
- * callback runs exactly once, on a greeter worker thread; it runs instead on the calling
- * thread, before this function returns, with NULL, when `name` is NULL or not valid UTF-8,
- * when the pool is shut down or its queue is full. A NULL `callback` makes this a no-op.
+ * another thread, after the caller may have freed it), so the caller may free it at once.
+ *
+ * The callback runs exactly once, on one of three threads:
+ * - a greeter worker thread, once the task has run: with the greeting, or with NULL if
+ *   making it panicked;
+ * - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
+ *   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
+ *   caller's thread, and the main Python interpreter's exit on the main thread);
+ * - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
+ *   valid UTF-8, or the pool is shut down or its queue is full.
+ *
+ * In a `fork()` child, tasks submitted before the fork never call back (they belong to the
+ * parent's pool). A NULL `callback` makes this a no-op.
  *
  * The callback must not unwind, and should not block for long: it runs on one of the pool's
  * workers, which serve every asynchronous call of the process. It may call any greeter
@@ -322,7 +345,7 @@ int64_t greeter_greet_into(const char *name, size_t name_len, char *out, size_t 
  * empty field (`count` tells one empty name from none). The greetings are written to `out`
  * (`out_len` bytes) joined the same way, without a terminator, and their total length is
  * returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
- * `out_len` nothing is written and the names are not read: call again with a buffer at least
+ * `out_len`, the names are not read and nothing is written: call again with a buffer at least
  * that long. `count` 0 with no names returns 0 with `GREETER_OK`.
  *
  * On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
@@ -373,6 +396,115 @@ size_t greeter_greet_submit(const char *names,
                             struct GreeterStatus *status);
 
 /**
+ * Parses the template `text` (`text_len` bytes of UTF-8, borrowed for the call) and returns
+ * the caller's reference to a new greeter object, dropped with `greeter_greeter_free`.
+ *
+ * The template's rules: `{name}` (at least one) is replaced by the name; `{{` and `}}` are
+ * literal braces; any other `{` or `}`, a NUL byte, or more than `GREETER_TEMPLATE_MAX_BYTES`
+ * bytes is refused. On failure returns NULL and sets `status`: `GREETER_ERR_INVALID_TEMPLATE`
+ * (the message names the problem and its character offset), `GREETER_ERR_INVALID_UTF8`,
+ * `GREETER_ERR_NULL_POINTER` (NULL `text` with a length), `GREETER_ERR_INVALID_ARGUMENT`
+ * (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
+ *
+ * # Safety
+ * `text` is NULL or readable for `text_len` bytes; `status` is NULL or valid for writes.
+ */
+struct GreeterGreeter *greeter_greeter_new(const char *text,
+                                           size_t text_len,
+                                           struct GreeterStatus *status);
+
+/**
+ * Drops the caller's reference to a greeter object; the object is freed with its last
+ * reference: now, or when the last task submitted with it ends. NULL is accepted.
+ *
+ * # Safety
+ * `greeter` is NULL or the caller's live reference, freed once and not used again after this
+ * call; no call with it may still be running on another thread.
+ */
+void greeter_greeter_free(struct GreeterGreeter *greeter);
+
+/**
+ * Writes the greeting of `name` by `greeter`'s template into the caller's buffer `out` of
+ * `out_len` bytes (no NUL is written) and returns its length in bytes: the template's literal
+ * bytes plus `name_len` per `{name}` (so an empty name with no buffer gives the first, and one
+ * byte more of name adds the second). When that exceeds `out_len`, the name is not read and
+ * nothing is written: call again with a buffer at least that long.
+ *
+ * `name` is as for `greeter_greet`. On failure returns `GREETER_FAILED`, and the calling
+ * thread's status (`greeter_status_take_thread`) holds `GREETER_ERR_NULL_POINTER` (NULL
+ * `greeter`, or NULL `out` with room), `GREETER_ERR_INVALID_ARGUMENT` (a greeting longer than
+ * `PTRDIFF_MAX`), the `greeter_greet` input errors, or `GREETER_ERR_PANIC`.
+ *
+ * Hot path: the method form of `greeter_greet_into`, with its convention (no status
+ * parameter; see `greeter_status_take_thread`).
+ *
+ * Short call: at most `out_len` bytes are read and written, a bound the caller sets with its
+ * buffer (a longer name is not read); no lock, no callback, no I/O.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; `name` is NULL or readable for `name_len` bytes;
+ * `out` is NULL or writable for `out_len` bytes and does not overlap `name`.
+ */
+int64_t greeter_greeter_greet_into(const struct GreeterGreeter *greeter,
+                                   const char *name,
+                                   size_t name_len,
+                                   char *out,
+                                   size_t out_len);
+
+/**
+ * Greets `count` names by `greeter`'s template in one call, writing into the caller's buffer:
+ * nothing is allocated for the caller and nothing needs freeing.
+ *
+ * `names`, `names_len` and `count` are as for `greeter_greet_many` (the names' UTF-8 joined by
+ * single NUL bytes). The greetings are written to `out` (`out_len` bytes) joined the same way,
+ * without a terminator, and their total length is returned: the template's literal bytes per
+ * name, plus the names' bytes once per `{name}`, plus `count - 1` separators. When that exceeds
+ * `out_len` nothing is written: call again with a buffer at least that long. `count` 0 with no
+ * names returns 0 with `GREETER_OK`.
+ *
+ * On failure returns 0 and sets `status`: `GREETER_ERR_NULL_POINTER` (NULL `greeter`, or NULL
+ * `names`/`out` with a length), the `greeter_greet_many` input errors, or `GREETER_ERR_PANIC`.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; `names` is NULL or readable for `names_len`
+ * bytes; `out` is NULL or writable for `out_len` bytes and does not overlap `names`; `status`
+ * is NULL or valid for writes.
+ */
+size_t greeter_greeter_greet_many(const struct GreeterGreeter *greeter,
+                                  const char *names,
+                                  size_t names_len,
+                                  size_t count,
+                                  char *out,
+                                  size_t out_len,
+                                  struct GreeterStatus *status);
+
+/**
+ * Submits the greeting of each of `count` names by `greeter`'s template to the worker pool,
+ * to be delivered to `queue`, exactly as `greeter_greet_submit` does for the default async
+ * greeting (same arguments after `greeter`, same ids, completions and failures, plus
+ * `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). Each accepted task holds its own
+ * reference to the object: the caller may free its reference as soon as this returns.
+ *
+ * # Safety
+ * `greeter` is NULL or a live greeter handle; the other arguments are as for
+ * `greeter_greet_submit`.
+ */
+size_t greeter_greeter_greet_submit(const struct GreeterGreeter *greeter,
+                                    const char *names,
+                                    const size_t *lens,
+                                    size_t count,
+                                    const struct GreeterCompletionQueue *queue,
+                                    uint64_t *first_id,
+                                    struct GreeterStatus *status);
+
+/**
+ * The number of greeter objects alive: created and not yet freed by their last reference
+ * (the caller's, or a task's). A caller that frees everything, once its tasks have
+ * completed, sees it return to its earlier value.
+ */
+int64_t greeter_live_objects(void);
+
+/**
  * Sets the worker pool's size for its next start: `threads` workers (0 = one per CPU) and room
  * for `queue_capacity` queued tasks (0 = 65536); beyond that, submits fail with
  * `GREETER_ERR_QUEUE_FULL`. Also re-opens a pool closed by `greeter_pool_shutdown`. Fails
@@ -385,7 +517,8 @@ size_t greeter_greet_submit(const char *names,
 void greeter_pool_configure(size_t threads, size_t queue_capacity, struct GreeterStatus *status);
 
 /**
- * Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN`, running ones
+ * Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN` (their
+ * `async_greet` callbacks run on this thread, with NULL, before this returns), running ones
  * finish, the workers are joined. Later submits fail with `GREETER_ERR_SHUT_DOWN` until
  * `greeter_pool_configure` is called. Idempotent; returns once the workers have exited (a
  * worker that calls it, from an `async_greet` callback, is left to return on its own).

@@ -51,6 +51,18 @@ CASES: dict[str, Case] = {
         40,
         per_call=1000,
     ),
+    "a bare cffi call (greeter_live_strings)": Case(
+        "from greeter._native import lib\nf = lib.greeter_live_strings", "f()", 20_000
+    ),
+    'Greeter("Hello, {name}!").greet("World")': Case(
+        'g = greeter.Greeter("Hello, {name}!")', 'g.greet("World")', 20_000
+    ),
+    "Greeter.greet_many, per name (1,000 names)": Case(
+        'g = greeter.Greeter("Hello, {name}!")\nnames = [f"n{i:04d}" for i in range(1000)]',
+        "g.greet_many(names)",
+        40,
+        per_call=1000,
+    ),
     # The same export through each cffi module: what releasing the GIL costs (README).
     "raw greeter_add_numbers(3, 5), GIL released": Case(
         "from greeter._greeter_cffi import lib\nf = lib.greeter_add_numbers", "f(3, 5)", 20_000

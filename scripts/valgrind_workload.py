@@ -3,8 +3,10 @@
 
 Covers: sync greet/add and their errors (also from four threads at once), RustString
 closed and dropped, greet_async with cancellation before and after the work reached Rust,
-and the tutorial's ctypes path (add_numbers, greet/free_string, async_greet with a CFUNCTYPE
-callback that frees the string). Exits 1 unless live_strings() is back to 0 at the end.
+greeter.Greeter objects (refused templates, closed, dropped unclosed, closed while four
+threads and queued async calls use them, async calls cancelled), and the tutorial's ctypes
+path (add_numbers, greet/free_string, async_greet with a CFUNCTYPE callback that frees the
+string). Exits 1 unless live_strings() and live_objects() are back to 0 at the end.
 
     python scripts/valgrind_workload.py [--rounds N] [--prove-leak]
 
@@ -108,6 +110,73 @@ async def async_calls(rounds: int) -> None:
         raise AssertionError("the injected panic was lost")
 
 
+def greeter_objects(rounds: int) -> None:
+    for bad in ("no placeholder", "{nme}", "{name", "{name}\0", "{name}" + "x" * 70_000):
+        try:
+            greeter.Greeter(bad)
+        except greeter.InvalidTemplateError:
+            pass
+        else:
+            raise AssertionError(f"template {bad[:20]!r} was accepted")
+    for i in range(rounds):
+        with greeter.Greeter(f"{i}: {{name}} {{{{{i}}}}} {{name}}") as g:
+            assert g.greet("é") == f"{i}: é {{{i}}} é"
+            assert g.greet("x" * 300) == f"{i}: {'x' * 300} {{{i}}} {'x' * 300}"
+            assert g.greet_many(["a", "", "世"]) == [
+                f"{i}: a {{{i}}} a",
+                f"{i}:  {{{i}}} ",
+                f"{i}: 世 {{{i}}} 世",
+            ]
+            try:
+                g.greet_many(["ok", "a\0b"])
+            except greeter.InteriorNulError:
+                pass
+            else:
+                raise AssertionError("a NUL was accepted")
+        dropped = greeter.Greeter("<{name}>")
+        assert dropped.greet(str(i)) == f"<{i}>"
+        del dropped  # freed by the cffi destructor, never closed
+    # Closed while four threads call it: the calls in flight finish, the later ones raise.
+    shared = greeter.Greeter("[{name}]")
+    errors: list[str] = []
+
+    started = threading.Barrier(5)
+
+    def work() -> None:
+        started.wait()
+        k = 0
+        while True:  # until the close
+            try:
+                if shared.greet(f"t{k}") != f"[t{k}]":
+                    errors.append("wrong greeting")
+            except ValueError:
+                return
+            k += 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    shared.close()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    gc.collect()
+
+
+async def greeter_objects_async(rounds: int) -> None:
+    g = greeter.Greeter("«{name}»")
+    done = [asyncio.ensure_future(g.greet_async(f"a{i}")) for i in range(rounds)]
+    cancelled = [asyncio.ensure_future(g.greet_async(f"c{i}")) for i in range(rounds)]
+    await asyncio.sleep(0)  # submitted: queued or running in Rust
+    g.close()  # in flight: they complete, the Rust object outlives the close
+    for t in cancelled:
+        t.cancel()
+    assert await asyncio.gather(*done) == [f"«a{i}»" for i in range(rounds)]
+    for r in await asyncio.gather(*cancelled, return_exceptions=True):
+        assert isinstance(r, asyncio.CancelledError) or str(r).startswith("«c")
+
+
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
@@ -166,16 +235,22 @@ def main() -> int:
     threaded_errors(args.rounds)
     rust_strings(args.rounds)
     asyncio.run(async_calls(args.rounds))
+    greeter_objects(args.rounds)
+    asyncio.run(greeter_objects_async(args.rounds))
     tutorial_ctypes(args.rounds)
     if args.prove_leak:
         prove_leak()
     greeter.shutdown()  # join the workers: no thread is left running under valgrind
     gc.collect()
     live = greeter.live_strings()
+    objects = greeter.live_objects()  # the pool is joined: no task holds a Greeter any more
     expected = 1 if args.prove_leak else 0
-    print(f"valgrind workload: {args.rounds} rounds, live_strings() = {live}")
-    if live != expected:
-        print(f"live_strings() should be {expected}", file=sys.stderr)
+    print(
+        f"valgrind workload: {args.rounds} rounds, live_strings() = {live}, "
+        f"live_objects() = {objects}"
+    )
+    if live != expected or objects != 0:
+        print(f"live_strings() should be {expected}, live_objects() 0", file=sys.stderr)
         return 1
     return 0
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -282,6 +283,41 @@ def test_cancelled_before_its_batch_is_submitted_is_never_submitted() -> None:
     done, left = asyncio.run(main())
     assert done == [f"Async Hello, n{i}!" for i in range(1, 100, 2)]
     assert left == 0
+
+
+def test_greet_async_outside_a_running_asyncio_loop_says_it_needs_one() -> None:
+    coroutine = greeter.greet_async("x")
+    with pytest.raises(RuntimeError, match=r"^greet_async needs a running asyncio event loop"):
+        coroutine.send(None)  # awaited with no event loop at all
+
+
+def test_greet_async_under_trio_says_it_needs_an_asyncio_loop() -> None:
+    trio = pytest.importorskip("trio")
+    with pytest.raises(RuntimeError, match=r"^greet_async needs a running asyncio event loop"):
+        trio.run(greeter.greet_async, "x")
+
+
+def test_one_readiness_callback_resolves_a_bounded_batch() -> None:
+    # 5,000 completions waiting at once are delivered over several loop iterations, at most
+    # one batch per iteration, so other callbacks run in between.
+    async def main() -> list[int]:
+        tasks = [asyncio.ensure_future(greeter.greet_async(f"n{i}")) for i in range(5_000)]
+        await asyncio.sleep(0)  # every task has run up to its await
+        await asyncio.sleep(0)  # and their batch has been submitted
+        time.sleep(0.5)  # the loop is busy while the workers complete every task
+        done: list[int] = []
+        while not done or done[-1] < len(tasks):
+            await asyncio.sleep(0)  # one loop iteration
+            done.append(sum(t.done() for t in tasks))
+        assert [t.result() for t in tasks[:2]] == ["Async Hello, n0!", "Async Hello, n1!"]
+        return done
+
+    done = asyncio.run(main())
+    steps = [b - a for a, b in zip([0, *done], done, strict=False)]
+    batch = greeter._aio._COMPLETIONS_PER_CALLBACK
+    assert 0 < batch < 5_000
+    assert max(steps) <= batch
+    assert len([s for s in steps if s]) >= -(-5_000 // batch)
 
 
 def test_several_async_functions_in_one_loop_iteration_each_get_their_results() -> None:

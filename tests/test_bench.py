@@ -37,8 +37,11 @@ def test_every_case_runs_and_gets_one_value_per_round(tmp_path: Path) -> None:
     assert all(len(c.values) == 2 and min(c.values) > 0 for c in cases)
     assert len(_bench.format_table(cases, 2, 0.001)) > len(cases)
     ours, theirs = _bench.measure_async(1, n=200)
+    stalls = _bench.measure_stalls(1, n=200)
+    assert all(len(s.worst_ms) == 1 and s.worst_ms[0] >= 0 for s in stalls)
+    assert len(_bench.format_stalls(*stalls, 200)) == 3
     ratios = _bench.ratios(cases, ours, theirs)
-    assert len(ratios) == 8
+    assert len(ratios) == 11
     assert all(r.value > 0 for r in ratios)
     assert ratios[0].line() == f"  {ratios[0].text}: {ratios[0].value:.2f}x"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -57,11 +59,39 @@ def test_sum_outside_i32_is_overflow_error(a: int, b: int, no_leaks: None) -> No
     assert info.value.code == lib.GREETER_ERR_OVERFLOW
 
 
-@pytest.mark.parametrize("bad", [None, "3", 3.0, b"3", [3]])
-def test_add_wrong_type_is_type_error(bad: Any) -> None:
-    with pytest.raises(TypeError):
+class _IntOnly:
+    """Converts with int() but is not an integer: no __index__."""
+
+    def __int__(self) -> int:
+        return 3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "3",
+        3.0,
+        3.9,
+        b"3",
+        [3],
+        Fraction(7, 2),
+        Fraction(4),
+        Decimal("3.9"),
+        Decimal(3),
+        _IntOnly(),
+    ],
+)
+def test_add_a_non_integer_is_a_type_error_naming_the_argument(bad: Any) -> None:
+    # Python's rule for integer arguments (operator.index): no truncation through __int__.
+    kind = type(bad).__name__
+    with pytest.raises(
+        TypeError, match=f"^add_numbers\\(\\) argument 'a' must be an integer .*not {kind}$"
+    ):
         greeter.add_numbers(bad, 1)
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        TypeError, match=f"^add_numbers\\(\\) argument 'b' must be an integer .*not {kind}$"
+    ):
         greeter.add_numbers(1, bad)
 
 

@@ -218,6 +218,7 @@ SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
             ((ffi.NULL, 2**62, 2, _buffer(), BUFFER_LEN, ffi.new("GreeterStatus *")), 2**62 + 16),
         ],
     ),
+    "greeter_greeter_greet_into": lambda: _greeter_greet_into_case(),
     "greeter_debug_spin": lambda: ShortCall(
         inputs=[(0, ffi.NULL), (1000, ffi.new("GreeterStatus *"))],
         over_bound=[
@@ -228,6 +229,25 @@ SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
         ],
     ),
 }
+
+
+def _greeter_greet_into_case() -> ShortCall:
+    # A two-placeholder template: a greeting is 3 literal bytes plus the name twice.
+    text = b"<{name}|{name}>"
+    handle = ffi.gc(lib.greeter_greeter_new(text, len(text), ffi.NULL), lib.greeter_greeter_free)
+    fits = (BUFFER_LEN - 3) // 2
+    return ShortCall(
+        inputs=[
+            (handle, b"World", 5, _buffer(), BUFFER_LEN),
+            (handle, b"x" * fits, fits, _buffer(), BUFFER_LEN),
+            (handle, b"\xff", 1, _buffer(), BUFFER_LEN),
+            (handle, b"a\0b", 3, _buffer(), BUFFER_LEN),
+        ],
+        over_bound=[
+            ((handle, b"x" * (fits + 1), fits + 1, _buffer(), BUFFER_LEN), 2 * fits + 5),
+            ((handle, b"x", 2**61, _buffer(), BUFFER_LEN), 2**62 + 3),
+        ],
+    )
 
 
 def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:

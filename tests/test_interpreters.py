@@ -45,7 +45,7 @@ destroy = _si.destroy
 
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_SUB_INTERPRETERS) + textwrap.dedent(code)],
+        [sys.executable, "-u", "-c", textwrap.dedent(_SUB_INTERPRETERS) + textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=120,

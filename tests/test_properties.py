@@ -345,12 +345,12 @@ class TestRawGreet:
         n = lib.greeter_greet_many(packed, len(packed), count, out, room, status)
         code = take_status(status)
         needed = len(packed) + count * lib.GREETER_GREETING_EXTRA_BYTES
-        if count and needed > room:
-            # Greetings that cannot fit: the room they need, the names not even read.
-            assert (n, code) == (needed, lib.GREETER_OK)
-            return
         if count == 0:
             want = lib.GREETER_OK if not packed else lib.GREETER_ERR_INVALID_ARGUMENT
+        elif needed > room:
+            want = lib.GREETER_OK  # too long for the buffer: the names are not read
+            assert n == needed
+            assert ffi.unpack(out, room + 4) == bytes(room + 4), "nothing is written"
         elif expected_code(packed.replace(b"\0", b"x")) == lib.GREETER_ERR_INVALID_UTF8:
             want = lib.GREETER_ERR_INVALID_UTF8  # checked first, on the whole packed buffer
         elif packed.count(b"\0") + 1 != count:
@@ -361,11 +361,10 @@ class TestRawGreet:
         if want != lib.GREETER_OK:
             assert n == 0
             return
-        greetings = b"\0".join(b"Hello, " + name + b"!" for name in packed.split(b"\0"))
-        expected = greetings if count else b""
-        assert n == len(expected)
-        if n <= room:
-            assert ffi.unpack(out, n) == expected
+        if count and needed <= room:
+            greetings = b"\0".join(b"Hello, " + name + b"!" for name in packed.split(b"\0"))
+            assert n == len(greetings)
+            assert ffi.unpack(out, n) == greetings
 
     @covers("greet", "free_string")
     @PROPS
@@ -441,6 +440,201 @@ def drain(queue: Any, count: int, batch: int, text_len: int = 4096) -> dict[int,
     )
     assert (left[0], take_status(status)) == (0, lib.GREETER_OK)
     return got
+
+
+def template_pieces(data: bytes) -> list[bytes] | int:
+    """The literal pieces of a valid template (bytes), or the code that refuses it: over
+    64 KiB first, then UTF-8, then the rules (``{name}``, ``{{``, ``}}``; any other brace or
+    a NUL refused; at least one ``{name}``)."""
+    if len(data) > lib.GREETER_TEMPLATE_MAX_BYTES:
+        return int(lib.GREETER_ERR_INVALID_TEMPLATE)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return int(lib.GREETER_ERR_INVALID_UTF8)
+    pieces = [b""]
+    for token in re.findall(rb"\{name\}|\{\{|\}\}|[{}\0]|[^{}\0]+", data):
+        if token == b"{name}":
+            pieces.append(b"")
+        elif token in (b"{{", b"}}"):
+            pieces[-1] += token[:1]
+        elif token in (b"{", b"}", b"\0"):
+            return int(lib.GREETER_ERR_INVALID_TEMPLATE)
+        else:
+            pieces[-1] += token
+    return pieces if len(pieces) > 1 else int(lib.GREETER_ERR_INVALID_TEMPLATE)
+
+
+template_bytes = st.one_of(
+    names_bytes,
+    st.lists(st.sampled_from([b"{name}", b"{", b"}", b"{{", b"}}", b"a", b"\xc3\xa9", b"\0"])).map(
+        b"".join
+    ),
+)
+
+
+@st.composite
+def valid_template(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """A template valid by construction (literal text, braces doubled, around placeholders)
+    and its literal pieces."""
+    pieces = [
+        p.encode() for p in draw(st.lists(st.text(_char, max_size=8), min_size=2, max_size=4))
+    ]
+    escaped = [p.replace(b"{", b"{{").replace(b"}", b"}}") for p in pieces]
+    return b"{name}".join(escaped), pieces
+
+
+def new_greeter(data: bytes) -> Any:
+    """A greeter handle for a valid template, freed with greeter_greeter_free when collected."""
+    handle = lib.greeter_greeter_new(data, len(data), ffi.NULL)
+    assert handle != ffi.NULL
+    return ffi.gc(handle, lib.greeter_greeter_free)
+
+
+class TestRawGreeterObjects:
+    @covers("greeter_greeter_new", "greeter_greeter_free", "greeter_live_objects")
+    @PROPS
+    @given(template_bytes, st.booleans())
+    def test_new_parses_or_reports_and_free_drops_the_reference(
+        self, data: bytes, with_status: bool
+    ) -> None:
+        before = lib.greeter_live_objects()
+        status = new_status() if with_status else ffi.NULL
+        handle = lib.greeter_greeter_new(data, len(data), status)
+        want = template_pieces(data)
+        if isinstance(want, int):
+            assert handle == ffi.NULL
+            if with_status:
+                assert take_status(status) == want
+            assert lib.greeter_live_objects() == before
+        else:
+            assert handle != ffi.NULL
+            if with_status:
+                assert take_status(status) == lib.GREETER_OK
+            assert lib.greeter_live_objects() == before + 1
+            lib.greeter_greeter_free(handle)
+        lib.greeter_greeter_free(ffi.NULL)
+        assert lib.greeter_live_objects() == before
+
+    @covers("greeter_greeter_new")
+    @PROPS
+    @given(st.integers(1, SIZE_MAX), st.integers(ISIZE_MAX + 1, SIZE_MAX))
+    def test_new_refuses_null_and_lengths_over_isize_max(self, stated: int, huge: int) -> None:
+        status = new_status()
+        assert lib.greeter_greeter_new(ffi.NULL, stated, status) == ffi.NULL
+        code = take_status(status)
+        if stated <= lib.GREETER_TEMPLATE_MAX_BYTES:
+            assert code == lib.GREETER_ERR_NULL_POINTER
+        else:
+            assert code in (lib.GREETER_ERR_NULL_POINTER, lib.GREETER_ERR_INVALID_ARGUMENT)
+        assert lib.greeter_greeter_new(b"{name}", huge, status) == ffi.NULL
+        assert take_status(status) == lib.GREETER_ERR_INVALID_ARGUMENT
+
+    @covers("greeter_greeter_greet_into", "greeter_status_take_thread")
+    @PROPS
+    @given(valid_template(), buffer_and_stated_length(), st.integers(0, 300))
+    def test_greet_into_writes_exactly_or_only_reports_the_length(
+        self, valid: tuple[bytes, list[bytes]], case: tuple[bytes, int], room: int
+    ) -> None:
+        template, pieces = valid
+        handle = new_greeter(template)
+        data, stated = case
+        sentinel = b"\xa5" * (room + 4)
+        out = ffi.new("char[]", sentinel)
+        n = lib.greeter_greeter_greet_into(handle, data, stated, out, room)
+        expected = data[:stated].join(pieces)
+        written = ffi.unpack(out, room + 4)
+        if len(expected) > room:
+            assert n == len(expected), "too long for the buffer: the name is not read"
+            assert written == sentinel
+        elif expected_code(data[:stated]) == lib.GREETER_OK:
+            assert n == len(expected)
+            assert written == expected + sentinel[len(expected) :]
+        else:
+            assert n == lib.GREETER_FAILED
+            assert written == sentinel
+            assert thread_code() == expected_code(data[:stated])
+        assert lib.greeter_greeter_greet_into(ffi.NULL, data, stated, out, room) == (
+            lib.GREETER_FAILED
+        )
+        assert thread_code() == lib.GREETER_ERR_NULL_POINTER
+        assert lib.greeter_greeter_greet_into(handle, data, ISIZE_MAX + 1, out, room) == (
+            lib.GREETER_FAILED
+        )
+        assert thread_code() == lib.GREETER_ERR_INVALID_ARGUMENT
+
+    @covers("greeter_greeter_greet_many")
+    @PROPS
+    @given(valid_template(), st.lists(names_bytes, max_size=8), st.integers(-1, 1))
+    def test_greet_many_writes_every_greeting_or_reports_why(
+        self, valid: tuple[bytes, list[bytes]], names: list[bytes], miscount: int
+    ) -> None:
+        template, pieces = valid
+        handle = new_greeter(template)
+        packed = b"\0".join(names)
+        count = max(len(names) + miscount, 0)
+        room = 1000
+        out = ffi.new("char[]", room)
+        status = new_status()
+        n = lib.greeter_greeter_greet_many(handle, packed, len(packed), count, out, room, status)
+        if count == 0:
+            want = lib.GREETER_OK if not packed else lib.GREETER_ERR_INVALID_ARGUMENT
+        elif expected_code(packed.replace(b"\0", b"x")) == lib.GREETER_ERR_INVALID_UTF8:
+            want = lib.GREETER_ERR_INVALID_UTF8
+        elif packed.count(b"\0") + 1 != count:
+            want = lib.GREETER_ERR_INTERIOR_NUL
+        else:
+            want = lib.GREETER_OK
+        assert take_status(status) == want
+        if want != lib.GREETER_OK or count == 0:
+            assert n == 0
+        else:
+            expected = b"\0".join(name.join(pieces) for name in packed.split(b"\0"))
+            assert n == len(expected)
+            if n <= room:
+                assert ffi.unpack(out, n) == expected
+        assert (
+            lib.greeter_greeter_greet_many(ffi.NULL, packed, len(packed), count, out, 0, status)
+            == 0
+        )
+        assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
+
+    @covers("greeter_greeter_greet_submit")
+    @settings(PROPS, max_examples=60)
+    @given(valid_template(), st.lists(buffer_and_stated_length(), max_size=10), st.integers(1, 4))
+    def test_submitted_names_complete_by_the_template_after_the_handle_is_freed(
+        self, valid: tuple[bytes, list[bytes]], cases: list[tuple[bytes, int]], batch: int
+    ) -> None:
+        template, pieces = valid
+        before = lib.greeter_live_objects()
+        handle = lib.greeter_greeter_new(template, len(template), ffi.NULL)
+        status = new_status()
+        queue = lib.greeter_queue_new(ffi.NULL)
+        try:
+            names = [data[:stated] for data, stated in cases]
+            first = ffi.new("uint64_t *")
+            lens = ffi.new("size_t[]", [len(n) for n in names])
+            args = (b"".join(names), lens, len(names), queue, first, status)
+            n = lib.greeter_greeter_greet_submit(handle, *args)
+            assert (n, take_status(status)) == (len(names), lib.GREETER_OK)
+            lib.greeter_greeter_free(handle)  # the tasks hold their own references
+            expected = {}
+            for i, name in enumerate(names):
+                code = expected_code(name)
+                expected[first[0] + i] = (
+                    code,
+                    name.join(pieces) if code == lib.GREETER_OK else None,
+                )
+            got = drain(queue, len(names), batch)
+            assert {k: (c, t if c == lib.GREETER_OK else None) for k, (c, t) in got.items()} == (
+                expected
+            )
+            # Each job drops its reference before its completion is delivered.
+            assert lib.greeter_live_objects() == before
+            assert lib.greeter_greeter_greet_submit(ffi.NULL, *args) == 0
+            assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
+        finally:
+            lib.greeter_queue_free(queue)
 
 
 class TestRawQueues:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import gc
+import pickle
 import weakref
+from collections.abc import Callable
 
 import pytest
 
@@ -46,6 +49,24 @@ def test_reading_after_close_is_value_error(read: object, no_leaks: None) -> Non
 def test_rust_string_cannot_be_made_directly() -> None:
     with pytest.raises(TypeError, match=r"use greeter\.greeting\(\)"):
         greeter.RustString()
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [copy.copy, copy.deepcopy, pickle.dumps, lambda s: pickle.dumps(s, protocol=0)],
+    ids=["copy", "deepcopy", "pickle", "pickle-0"],
+)
+def test_a_rust_string_cannot_be_copied_or_pickled(
+    duplicate: Callable[[greeter.RustString], object], no_leaks: None
+) -> None:
+    s = greeter.greeting("Ann")
+    with pytest.raises(TypeError, match=r"^a RustString cannot be copied or pickled"):
+        duplicate(s)
+    before = greeter.live_strings()
+    s.close()
+    assert greeter.live_strings() == before - 1  # still the one owner: freed at close()
+    with pytest.raises(TypeError, match=r"^a RustString cannot be copied or pickled"):
+        duplicate(s)
 
 
 def test_dropped_rust_string_is_freed(no_leaks: None) -> None:

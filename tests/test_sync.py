@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import signal
 import subprocess
 import sys
@@ -64,6 +65,30 @@ def test_greet_accepts_str_subclasses() -> None:
 )
 def test_add_numbers_is_exact(a: int, b: int, total: int) -> None:
     assert greeter.add_numbers(a, b) == total
+
+
+class _Index:
+    """An integer by ``__index__`` alone (as numpy's integers are)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+class _Color(enum.IntEnum):
+    RED = 4
+
+
+def test_add_numbers_accepts_every_integer_by_operator_index() -> None:
+    assert greeter.add_numbers(True, False) == 1
+    assert greeter.add_numbers(_Index(40), _Index(2)) == 42  # type: ignore[arg-type]
+    assert greeter.add_numbers(_Color.RED, 1) == 5
+    result = greeter.add_numbers(_Index(7), True)  # type: ignore[arg-type]
+    assert (result, type(result)) == (8, int)
+    with pytest.raises(OverflowError, match="arguments must fit in i32"):
+        greeter.add_numbers(_Index(2**31), 0)  # type: ignore[arg-type]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

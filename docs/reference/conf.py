@@ -40,9 +40,7 @@ nitpick_ignore_regex = [
     ("py:class", r"(collections\.abc|pathlib|typing|asyncio)\..*"),
     ("c:identifier", r"u?int(8|16|32|64)_t|size_t|bool"),
 ]
-# InvalidTemplateError's docstring names the Greeter class, which is not public yet: drop this
-# line once greeter.Greeter is exported (the build then checks that link too).
-nitpick_ignore = [("py:class", "greeter.Greeter")]
+
 html_theme = "alabaster"
 html_title = f"greeter-cffi {release}"
 exclude_patterns = ["_build"]

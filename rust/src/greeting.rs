@@ -48,16 +48,6 @@ pub fn greeting_len(name_len: usize) -> Result<usize> {
         })
 }
 
-/// The length of the `count` greetings of packed names `names_len` bytes long (NUL separators
-/// included), or an error when it would exceed `isize::MAX`.
-pub fn greetings_len(names_len: usize, count: usize) -> Result<usize> {
-    count
-        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
-        .and_then(|extra| extra.checked_add(names_len))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))
-}
-
 /// The asynchronous greeting: `Async Hello, {name}!`.
 pub fn async_greeting(name: &str) -> String {
     maybe_injected_panic();
@@ -74,18 +64,13 @@ pub fn checked_add(a: i32, b: i32) -> Result<i32> {
 /// (so a name cannot contain NUL, and `count` tells one empty name from none).
 ///
 /// Writes the `count` greetings, joined the same way, into `out` when they fit, and returns
-/// their total length in bytes either way (nothing is written when it exceeds `out.len()`).
-/// Fails when `packed` is not UTF-8, when it does not hold exactly `count` names (a name held
-/// a NUL byte), or when the length overflows.
+/// their total length in bytes either way (when it exceeds `out.len()`, the names are not read
+/// and nothing is written). Fails when `packed` is not UTF-8, when it does not hold exactly
+/// `count` names (a name held a NUL byte), or as [`greetings_len`].
 pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<usize> {
-    if count == 0 {
-        if packed.is_empty() {
-            return Ok(0);
-        }
-        return Err(Error::new(
-            GREETER_ERR_INVALID_ARGUMENT,
-            "count is 0 but the names are not empty",
-        ));
+    let needed = greetings_len(packed.len(), count)?;
+    if needed > out.len() || count == 0 {
+        return Ok(needed);
     }
     let text = std::str::from_utf8(packed).map_err(|e| {
         Error::new(
@@ -103,10 +88,6 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
             ),
         ));
     }
-    let needed = greetings_len(packed.len(), count)?;
-    if needed > out.len() {
-        return Ok(needed);
-    }
     let mut at = 0;
     for (i, name) in text.split('\0').enumerate() {
         if i > 0 {
@@ -117,6 +98,23 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     }
     debug_assert_eq!(at, needed);
     Ok(needed)
+}
+
+/// The total length of the greetings of `count` packed names of `names_len` bytes (see
+/// [`greet_many_into`]), known without reading them; refused when `count` is 0 for non-empty
+/// names, or when it would not fit in a slice.
+pub fn greetings_len(names_len: usize, count: usize) -> Result<usize> {
+    if count == 0 && names_len > 0 {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            "count is 0 but the names are not empty",
+        ));
+    }
+    count
+        .checked_mul(GREETER_GREETING_EXTRA_BYTES)
+        .and_then(|extra| extra.checked_add(names_len))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))
 }
 
 /// Checks that `bytes` is text greeter accepts: UTF-8 with no NUL byte, because every text it
@@ -248,7 +246,14 @@ mod tests {
         );
         assert_eq!(
             greet_many_into(b"", usize::MAX, &mut out).unwrap_err().code,
-            GREETER_ERR_INTERIOR_NUL
+            GREETER_ERR_INVALID_ARGUMENT,
+            "the greetings would not fit in memory"
+        );
+        let mut small = [0u8; 4];
+        assert_eq!(
+            greet_many_into(b"\xff\0\0", 2, &mut small),
+            Ok(19),
+            "too long for the buffer: the names are not read"
         );
     }
 

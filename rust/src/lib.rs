@@ -2,7 +2,7 @@
 //!
 //! Layout:
 //! - the safe core, no raw pointers: [`greeting`] (the work itself), [`template`] (greeting
-//!   templates, parsed once), [`error`] (codes and the error type), [`strings`] (the
+//!   templates, parsed once), [`objects`] (the live-object counter), [`error`] (codes and the error type), [`strings`] (the
 //!   live-string counter), [`pool`] (the worker pool running any job, and the completion queues
 //!   that carry results back to event loops), [`diagnostics`] (for the bindings' tests);
 //! - [`os`]: the C library calls the core makes itself (fork handlers);
@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod ffi;
 pub mod greeting;
+pub mod objects;
 mod os;
 pub mod pool;
 pub mod strings;

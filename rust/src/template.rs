@@ -35,10 +35,10 @@ const PLACEHOLDER: &str = "{name}";
 pub struct Template {
     /// The template as given.
     source: String,
-    /// Every literal piece, unescaped, one after another.
-    literals: String,
-    /// Where each piece ends in `literals`: one more piece than placeholders.
-    ends: Vec<usize>,
+    /// The literal pieces, unescaped: one more than placeholders, the name goes between them.
+    pieces: Box<[Box<str>]>,
+    /// Their total length in bytes.
+    literal_len: usize,
 }
 
 /// A refusal at character offset `at`.
@@ -68,8 +68,8 @@ impl Template {
     /// Parses and validates `text`; see the module documentation for the rules.
     pub fn parse(text: &str) -> Result<Template> {
         check_size(text.as_bytes())?;
-        let mut literals = String::with_capacity(text.len());
-        let mut ends = Vec::new();
+        let mut pieces = Vec::new();
+        let mut literals = String::new();
         // (byte index, character index) of each character still to read.
         let mut chars = text.char_indices().enumerate().peekable();
         while let Some((at, (byte, c))) = chars.next() {
@@ -95,7 +95,7 @@ impl Template {
                         for _ in 1..PLACEHOLDER.len() {
                             chars.next(); // ASCII: one character per byte
                         }
-                        ends.push(literals.len());
+                        pieces.push(std::mem::take(&mut literals).into_boxed_str());
                         continue;
                     }
                     // A '}' before the next '{' closes a placeholder greeter does not know.
@@ -126,18 +126,17 @@ impl Template {
                 c => literals.push(c),
             }
         }
-        if ends.is_empty() {
+        if pieces.is_empty() {
             return Err(refuse(
                 text.chars().count(),
                 format!("no {PLACEHOLDER} placeholder before the end"),
             ));
         }
-        ends.push(literals.len());
-        literals.shrink_to_fit();
+        pieces.push(literals.into_boxed_str());
         Ok(Template {
             source: text.to_owned(),
-            literals,
-            ends,
+            literal_len: pieces.iter().map(|p| p.len()).sum(),
+            pieces: pieces.into_boxed_slice(),
         })
     }
 
@@ -148,62 +147,70 @@ impl Template {
 
     /// How many `{name}` placeholders the template holds (at least one).
     pub fn placeholders(&self) -> usize {
-        self.ends.len() - 1
+        self.pieces.len() - 1
     }
 
     /// The bytes a greeting holds besides the names: the unescaped literal text.
     pub fn literal_len(&self) -> usize {
-        self.literals.len()
+        self.literal_len
     }
 
-    /// The exact length in bytes of the greeting for a name of `name_len` bytes, or `None`
-    /// when it exceeds `isize::MAX` (no buffer can hold it).
-    pub fn rendered_len(&self, name_len: usize) -> Option<usize> {
+    /// The exact length in bytes of the greeting for a name of `name_len` bytes; an error when
+    /// it exceeds `isize::MAX` (no buffer can hold it).
+    pub fn rendered_len(&self, name_len: usize) -> Result<usize> {
         self.placeholders()
-            .checked_mul(name_len)?
-            .checked_add(self.literal_len())
+            .checked_mul(name_len)
+            .and_then(|n| n.checked_add(self.literal_len()))
             .filter(|&n| n <= isize::MAX as usize)
-    }
-
-    /// The literal pieces, unescaped: the name goes between each two of them.
-    fn pieces(&self) -> impl Iterator<Item = &str> {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let piece = &self.literals[start..end];
-            start = end;
-            piece
-        })
+            .ok_or_else(too_long)
     }
 
     /// The greeting for `name`.
     pub fn render(&self, name: &str) -> String {
         let mut out = String::with_capacity(self.rendered_len(name.len()).unwrap_or(0));
-        for (i, piece) in self.pieces().enumerate() {
-            if i > 0 {
-                out.push_str(name);
-            }
+        let (first, rest) = self.split_pieces();
+        out.push_str(first);
+        for piece in rest {
+            out.push_str(name);
             out.push_str(piece);
         }
         out
     }
 
     /// Writes the greeting for `name` into `buf` when it fits, and returns its length either
-    /// way (nothing is written when it does not fit); `None` when no buffer can hold it.
-    pub fn render_into(&self, name: &str, buf: &mut [u8]) -> Option<usize> {
+    /// way (nothing is written when it does not fit). Fails only when the greeting would be
+    /// longer than any buffer can be (`isize::MAX` bytes).
+    pub fn render_into(&self, name: &str, buf: &mut [u8]) -> Result<usize> {
         let len = self.rendered_len(name.len())?;
         if len <= buf.len() {
-            let mut at = 0;
-            for (i, piece) in self.pieces().enumerate() {
-                if i > 0 {
-                    buf[at..at + name.len()].copy_from_slice(name.as_bytes());
-                    at += name.len();
-                }
-                buf[at..at + piece.len()].copy_from_slice(piece.as_bytes());
-                at += piece.len();
-            }
-            debug_assert_eq!(at, len);
+            let written = self.write(name.as_bytes(), buf);
+            debug_assert_eq!(written, len);
         }
-        Some(len)
+        Ok(len)
+    }
+
+    /// The first piece, and the pieces that each follow a name.
+    fn split_pieces(&self) -> (&str, &[Box<str>]) {
+        let (first, rest) = self
+            .pieces
+            .split_first()
+            .expect("a template has two pieces");
+        (first, rest)
+    }
+
+    /// Writes the greeting for `name` at the start of `out`, which must hold it; returns its
+    /// length. The hot loop of batch rendering: no length arithmetic, one copy per piece.
+    fn write(&self, name: &[u8], out: &mut [u8]) -> usize {
+        let (first, rest) = self.split_pieces();
+        let mut at = first.len();
+        out[..at].copy_from_slice(first.as_bytes());
+        for piece in rest {
+            out[at..at + name.len()].copy_from_slice(name);
+            at += name.len();
+            out[at..at + piece.len()].copy_from_slice(piece.as_bytes());
+            at += piece.len();
+        }
+        at
     }
 
     /// The exact length in bytes of the greetings of `count` packed names taking `packed_len`
@@ -241,14 +248,20 @@ impl Template {
                 out[at] = 0;
                 at += 1;
             }
-            // Cannot fail: every greeting is shorter than the total checked above.
-            at += self
-                .render_into(name, &mut out[at..])
-                .expect("within the checked total");
+            // Fits: the total of every greeting was checked above.
+            at += self.write(name.as_bytes(), &mut out[at..]);
         }
         debug_assert_eq!(at, needed);
         Ok(needed)
     }
+}
+
+/// The error for output no buffer can hold.
+fn too_long() -> Error {
+    Error::new(
+        GREETER_ERR_INVALID_ARGUMENT,
+        "the greetings would be over isize::MAX bytes",
+    )
 }
 
 /// Refuses a template over [`GREETER_TEMPLATE_MAX_BYTES`] before reading it, naming the
@@ -455,18 +468,19 @@ mod tests {
     fn render_into_fits_or_reports_length() {
         let t = Template::parse("<{name}|{name}>").unwrap();
         let mut buf = [0u8; 16];
-        assert_eq!(t.render_into("ab", &mut buf), Some(7));
+        assert_eq!(t.render_into("ab", &mut buf), Ok(7));
         assert_eq!(&buf[..7], b"<ab|ab>");
         let mut small = [9u8; 6];
-        assert_eq!(t.render_into("ab", &mut small), Some(7));
+        assert_eq!(t.render_into("ab", &mut small), Ok(7));
         assert_eq!(small, [9u8; 6], "nothing is written when it does not fit");
-        assert_eq!(t.rendered_len(usize::MAX), None);
+        assert!(t.rendered_len(usize::MAX).is_err());
         assert_eq!(
             t.rendered_len(isize::MAX as usize / 2 - 1),
-            Some(isize::MAX as usize)
+            Ok(isize::MAX as usize)
         );
-        assert_eq!(t.rendered_len(isize::MAX as usize / 2), None);
-        assert_eq!(t.rendered_len(10), Some(23));
+        let e = t.rendered_len(isize::MAX as usize / 2).unwrap_err();
+        assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
+        assert_eq!(t.rendered_len(10), Ok(23));
     }
 
     #[test]
@@ -577,9 +591,9 @@ mod proptests {
         for name in names {
             let want = pieces.join(name.as_str());
             prop_assert_eq!(t.render(name), want.clone());
-            prop_assert_eq!(t.rendered_len(name.len()), Some(want.len()));
+            prop_assert_eq!(t.rendered_len(name.len()), Ok(want.len()));
             let mut buf = vec![0xa5u8; want.len() + 3];
-            prop_assert_eq!(t.render_into(name, &mut buf), Some(want.len()));
+            prop_assert_eq!(t.render_into(name, &mut buf), Ok(want.len()));
             prop_assert_eq!(&buf[..want.len()], want.as_bytes());
             prop_assert!(buf[want.len()..].iter().all(|&b| b == 0xa5));
         }

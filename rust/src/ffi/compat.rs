@@ -75,10 +75,19 @@ pub unsafe extern "C" fn free_string(ptr: *mut c_char) {
 /// `callback`, which owns the string and frees it with `free_string`.
 ///
 /// `name` is copied before this function returns (the tutorial read the caller's pointer from
-/// another thread, after the caller may have freed it), so the caller may free it at once. The
-/// callback runs exactly once, on a greeter worker thread; it runs instead on the calling
-/// thread, before this function returns, with NULL, when `name` is NULL or not valid UTF-8,
-/// when the pool is shut down or its queue is full. A NULL `callback` makes this a no-op.
+/// another thread, after the caller may have freed it), so the caller may free it at once.
+///
+/// The callback runs exactly once, on one of three threads:
+/// - a greeter worker thread, once the task has run: with the greeting, or with NULL if
+///   making it panicked;
+/// - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
+///   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
+///   caller's thread, and the main Python interpreter's exit on the main thread);
+/// - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
+///   valid UTF-8, or the pool is shut down or its queue is full.
+///
+/// In a `fork()` child, tasks submitted before the fork never call back (they belong to the
+/// parent's pool). A NULL `callback` makes this a no-op.
 ///
 /// The callback must not unwind, and should not block for long: it runs on one of the pool's
 /// workers, which serve every asynchronous call of the process. It may call any greeter
@@ -94,25 +103,38 @@ pub unsafe extern "C" fn async_greet(
     // SAFETY: a NULL status; `name` and `callback` as this function's contract states.
     unsafe {
         guard(std::ptr::null_mut(), || {
-            let Some(callback) = callback else {
-                return Ok(());
-            };
-            let submitted = c_str_in(name).and_then(|name| {
-                let name = name.to_owned();
-                let deliver = Box::new(move |result: Result<String>| {
-                    callback(result.map_or(std::ptr::null_mut(), |s| {
-                        string_out(s, std::ptr::null_mut())
-                    }));
-                });
-                let job = Box::new(move || Ok(async_greeting(&name)));
-                global::get()?.submit(job, Target::Callback(deliver))
-            });
-            if submitted.is_err() {
-                callback(std::ptr::null_mut());
-            }
-            Ok(())
+            greet_then_call_back(name, callback)
         })
     }
+}
+
+/// Queues the async greeting of `name` with a job whose completion goes to `callback` (as an
+/// owned string, or NULL on failure); when it cannot be queued, calls back NULL at once.
+///
+/// # Safety
+/// As for `async_greet`.
+unsafe fn greet_then_call_back(
+    name: *const c_char, callback: Option<extern "C" fn(*mut c_char)>,
+) -> Result<()> {
+    let Some(callback) = callback else {
+        return Ok(());
+    };
+    // SAFETY: forwarded from this function's contract.
+    let submitted = unsafe { c_str_in(name) }.and_then(|name| {
+        let name = name.to_owned();
+        let deliver = Box::new(move |result: Result<String>| {
+            // SAFETY: no length wanted (NULL).
+            callback(result.map_or(std::ptr::null_mut(), |s| unsafe {
+                string_out(s, std::ptr::null_mut())
+            }));
+        });
+        let job = Box::new(move || Ok(async_greeting(&name)));
+        global::get()?.submit(job, Target::Callback(deliver))
+    });
+    if submitted.is_err() {
+        callback(std::ptr::null_mut());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

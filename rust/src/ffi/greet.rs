@@ -87,7 +87,7 @@ pub unsafe extern "C" fn greeter_greet_into(
 /// empty field (`count` tells one empty name from none). The greetings are written to `out`
 /// (`out_len` bytes) joined the same way, without a terminator, and their total length is
 /// returned: always `names_len + count * GREETER_GREETING_EXTRA_BYTES`. When that exceeds
-/// `out_len` nothing is written and the names are not read: call again with a buffer at least
+/// `out_len`, the names are not read and nothing is written: call again with a buffer at least
 /// that long. `count` 0 with no names returns 0 with `GREETER_OK`.
 ///
 /// On failure returns 0 and sets `status`: `GREETER_ERR_INVALID_UTF8`;
@@ -110,14 +110,12 @@ pub unsafe extern "C" fn greeter_greet_many(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            if count > 0 {
-                let needed = greetings_len(names_len, count)?;
-                if needed > out_len {
-                    return Ok(needed); // neither buffer is touched: the bound is `out_len`
-                }
+            let out = buffer_out(out, out_len, "out")?;
+            let needed = greetings_len(names_len, count)?;
+            if needed > out.len() {
+                return Ok(needed); // the names are not read: the bound is the buffer
             }
-            let packed = bytes_in(names, names_len, "names")?;
-            greet_many_into(packed, count, buffer_out(out, out_len, "out")?)
+            greet_many_into(bytes_in(names, names_len, "names")?, count, out)
         })
     }
 }

@@ -7,6 +7,7 @@
 //!   status filled, the return type's failure value on failure), and [`guard::GreeterStatus`];
 //! - the exports, by domain: [`greet`] (sums and greetings, sync and async), [`tasks`] (worker
 //!   pool, completion queues, cancellation, and the generic submit behind every async export),
+//!   [`objects`] (greeter objects: a template parsed once, a reference-counted handle),
 //!   [`common`] (freeing, statuses, version), [`diagnostics`], and [`compat`], the
 //!   tutorial-compatible API.
 //!
@@ -22,6 +23,7 @@ pub mod compat;
 pub mod diagnostics;
 pub mod greet;
 pub mod guard;
+pub mod objects;
 pub mod tasks;
 pub mod types;
 

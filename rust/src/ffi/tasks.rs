@@ -82,7 +82,8 @@ pub unsafe extern "C" fn greeter_pool_configure(
     unsafe { guard(status, || global::configure(threads, queue_capacity)) }
 }
 
-/// Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN`, running ones
+/// Shuts the worker pool down: queued tasks complete with `GREETER_ERR_SHUT_DOWN` (their
+/// `async_greet` callbacks run on this thread, with NULL, before this returns), running ones
 /// finish, the workers are joined. Later submits fail with `GREETER_ERR_SHUT_DOWN` until
 /// `greeter_pool_configure` is called. Idempotent; returns once the workers have exited (a
 /// worker that calls it, from an `async_greet` callback, is left to return on its own).
@@ -198,15 +199,31 @@ pub unsafe extern "C" fn greeter_queue_drain(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            let queue = handle_in(queue, "queue")?;
-            let ids = slice_out(ids, capacity, "ids")?;
-            let codes = slice_out(codes, capacity, "codes")?;
-            let text = buffer_out(text, text_len, "text")?;
-            let drained = drain_packed(&queue, ids, codes, text);
-            value_out(text_used, drained.text_used);
-            value_out(remaining, drained.remaining);
-            Ok(drained.moved)
+            drain(
+                queue, ids, codes, capacity, text, text_len, text_used, remaining,
+            )
         })
+    }
+}
+
+/// The body of `greeter_queue_drain`: the arguments converted, [`drain_packed`] run.
+///
+/// # Safety
+/// As for `greeter_queue_drain`.
+#[allow(clippy::too_many_arguments)] // the export's own parameters, in its order
+unsafe fn drain(
+    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, capacity: usize,
+    text: *mut c_char, text_len: usize, text_used: *mut usize, remaining: *mut usize,
+) -> Result<usize> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        let queue = handle_in(queue, "queue")?;
+        let ids = slice_out(ids, capacity, "ids")?;
+        let codes = slice_out(codes, capacity, "codes")?;
+        let drained = drain_packed(&queue, ids, codes, buffer_out(text, text_len, "text")?);
+        value_out(text_used, drained.text_used);
+        value_out(remaining, drained.remaining);
+        Ok(drained.moved)
     }
 }
 

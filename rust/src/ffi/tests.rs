@@ -11,6 +11,7 @@ use crate::ffi::compat::*;
 use crate::ffi::diagnostics::*;
 use crate::ffi::greet::*;
 use crate::ffi::guard::{panic_in_next_guard, GreeterStatus, ThreadStatus, GREETER_FAILED};
+use crate::ffi::objects::*;
 use crate::ffi::tasks::*;
 use crate::greeting::{inject_panics, tests_serial};
 
@@ -36,6 +37,7 @@ fn export_bodies() -> Vec<(String, String)> {
         include_str!("compat.rs"),
         include_str!("diagnostics.rs"),
         include_str!("greet.rs"),
+        include_str!("objects.rs"),
         include_str!("tasks.rs"),
     ];
     let mut found = Vec::new();
@@ -74,26 +76,47 @@ fn export_bodies() -> Vec<(String, String)> {
     found
 }
 
+/// Whether an export's body is exactly one call of the guard, optionally in an `unsafe`
+/// block: nothing before it, nothing after it (comments aside).
+fn is_one_guard_call(body: &str) -> bool {
+    let code: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .collect();
+    let code = code.join(" ");
+    let (code, closing) = match code.strip_prefix("unsafe {") {
+        Some(inner) => (inner.trim(), "}"),
+        None => (code.as_str(), ""),
+    };
+    let Some(args) = code.strip_prefix("guard(") else {
+        return false;
+    };
+    let mut depth = 1;
+    for (i, c) in args.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 {
+            let rest: String = args[i + 1..]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            return rest.replace(';', "") == closing;
+        }
+    }
+    false
+}
+
 #[test]
 fn every_export_body_is_one_guard_call() {
     let bodies = export_bodies();
     for (name, body) in &bodies {
-        let code: Vec<&str> = body
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("//"))
-            .collect();
-        let code = code.join(" ");
-        let code = code.strip_prefix("unsafe {").unwrap_or(&code).trim_start();
         assert!(
-            code.starts_with("guard("),
-            "{name}: its body must be one call of guard(), not: {code}"
-        );
-        // One guard call: nothing follows it but closing braces and an optional `;`.
-        let tail = code.trim_end().trim_end_matches(['}', ';', ' ']);
-        assert!(
-            tail.ends_with(')'),
-            "{name}: nothing may follow the guard call: {code}"
+            is_one_guard_call(body),
+            "{name}: its body must be one call of guard(), not:{body}"
         );
     }
     let names: BTreeSet<String> = bodies.into_iter().map(|(n, _)| n).collect();
@@ -105,15 +128,25 @@ fn every_export_body_is_one_guard_call() {
 }
 
 #[test]
-fn the_source_check_sees_a_body_outside_the_guard() {
-    // The check above must be able to fail: an export that does work before the guard.
-    let body = " let x = 1; unsafe { guard(status, || Ok(x)) } ";
-    let code = body.trim();
-    assert!(!code
-        .strip_prefix("unsafe {")
-        .unwrap_or(code)
-        .trim_start()
-        .starts_with("guard("));
+fn the_source_check_refuses_work_outside_the_guard() {
+    assert!(is_one_guard_call(
+        "\n    unsafe { guard(status, || Ok(f(x))) }\n"
+    ));
+    assert!(is_one_guard_call(
+        " // SAFETY: why\n unsafe {\n guard(s, || {\n Ok(1)\n })\n }"
+    ));
+    assert!(is_one_guard_call(" unsafe { guard(s, || Ok(())) };"));
+    assert!(!is_one_guard_call(
+        " let x = 1; unsafe { guard(status, || Ok(x)) } "
+    ));
+    assert!(!is_one_guard_call(
+        " unsafe { guard(status, || Ok(1)) }; free(p) "
+    ));
+    assert!(!is_one_guard_call(
+        " unsafe { guard(status, || Ok(1)); free(p) } "
+    ));
+    assert!(!is_one_guard_call(" unsafe { free(p) } "));
+    assert!(!is_one_guard_call(" a.wrapping_add(b) "));
 }
 
 fn new_status() -> GreeterStatus {
@@ -241,6 +274,46 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 "greeter_greet_submit",
                 Status,
                 Box::new(|s| greeter_greet_submit(null(), null(), 0, null(), null_mut(), s) == 0),
+            ),
+            (
+                "greeter_greeter_new",
+                Status,
+                Box::new(|s| greeter_greeter_new(null(), 0, s).is_null()),
+            ),
+            (
+                "greeter_greeter_free",
+                ValueOnly,
+                Box::new(|_| {
+                    greeter_greeter_free(null_mut());
+                    true
+                }),
+            ),
+            (
+                "greeter_greeter_greet_into",
+                Thread,
+                Box::new(|_| {
+                    greeter_greeter_greet_into(null(), null(), 0, null_mut(), 0) == GREETER_FAILED
+                }),
+            ),
+            (
+                "greeter_greeter_greet_many",
+                Status,
+                Box::new(|s| {
+                    greeter_greeter_greet_many(null(), null(), 0, 0, null_mut(), 0, s) == 0
+                }),
+            ),
+            (
+                "greeter_greeter_greet_submit",
+                Status,
+                Box::new(|s| {
+                    let (first, queue) = (null_mut(), null());
+                    greeter_greeter_greet_submit(null(), null(), null(), 0, queue, first, s) == 0
+                }),
+            ),
+            (
+                "greeter_live_objects",
+                ValueOnly,
+                Box::new(|_| greeter_live_objects() == GREETER_FAILED),
             ),
             (
                 "greeter_pool_configure",
