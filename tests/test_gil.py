@@ -77,9 +77,15 @@ def test_a_short_call_keeps_the_gil_for_its_whole_duration() -> None:
 
 
 def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
-    # The same export through _greeter_cffi: the other thread keeps looping during the spin
-    # (a stall this long would need the OS to starve it for half the spin).
-    assert longest_stall_of_another_thread(lambda: spin(lib)) < SPIN_SECONDS / 2
+    # The same export through _greeter_cffi: the other thread keeps looping during the spin.
+    # A stall of half the spin would need the OS to starve it that long; on a loaded machine
+    # that can happen once, so up to three tries (a call that kept the GIL stalls every try).
+    stalls = []
+    for _ in range(3):
+        stalls.append(longest_stall_of_another_thread(lambda: spin(lib)))
+        if stalls[-1] < SPIN_SECONDS / 2:
+            break
+    assert min(stalls) < SPIN_SECONDS / 2, stalls
 
 
 def test_the_short_module_holds_exactly_the_marked_exports() -> None:
