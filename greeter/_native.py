@@ -287,15 +287,17 @@ _add = short_lib.greeter_add_numbers
 _index = operator.index
 
 
-def _integer_argument(value: Any, name: str) -> int:
-    """``operator.index(value)``: Python's rule for integer arguments."""
-    try:
-        return _index(value)
-    except TypeError:
-        raise TypeError(
-            f"add_numbers() argument '{name}' must be an integer (int or an object with "
-            f"__index__), not {type(value).__name__}"
-        ) from None
+def _not_an_integer(a: Any, b: Any) -> TypeError:
+    """The TypeError for the add_numbers argument that ``operator.index`` refuses."""
+    for name, value in (("a", a), ("b", b)):
+        try:
+            _index(value)
+        except TypeError:
+            return TypeError(
+                f"add_numbers() argument '{name}' must be an integer (int or an object with "
+                f"__index__), not {type(value).__name__}"
+            )
+    return TypeError("add_numbers() arguments must be integers")
 
 
 def add_numbers(a: int, b: int) -> int:
@@ -306,16 +308,13 @@ def add_numbers(a: int, b: int) -> int:
     only ``__int__`` raises TypeError naming the argument. Raises OverflowError for an
     argument outside i32 and GreeterOverflowError (an OverflowError) for a sum outside i32.
     """
-    # cffi would convert through __int__ (Decimal("3.9") to 3): anything but a plain int goes
-    # through operator.index first. The two exact type checks cost ~360 instructions of the
-    # call's ~1,800 (callgrind); a.__class__ is cheaper but can lie (a mock's spec), `a | 0`
-    # too but lets objects with __or__ and __int__ through, operator.index always is no cheaper.
-    if type(a) is not int or type(b) is not int:
-        a, b = _integer_argument(a, "a"), _integer_argument(b, "b")
     try:
+        # The extension converts through operator.index (ffi_build.py): no check here.
         total: int = _add(a, b)
     except OverflowError:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
+    except TypeError:
+        raise _not_an_integer(a, b) from None
     # GREETER_FAILED written out: a constant costs ~30 instructions a call less than a global
     # lookup (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
     if total != -9223372036854775807:

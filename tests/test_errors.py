@@ -93,6 +93,10 @@ def test_add_a_non_integer_is_a_type_error_naming_the_argument(bad: Any) -> None
         TypeError, match=f"^add_numbers\\(\\) argument 'b' must be an integer .*not {kind}$"
     ):
         greeter.add_numbers(1, bad)
+    # The extension itself follows the rule, for every int32_t parameter (cffi alone would
+    # have converted a Fraction or a Decimal through __int__).
+    with pytest.raises(TypeError):
+        lib.add_numbers(bad, 1)
 
 
 def test_panic_reaches_python_as_an_exception(no_leaks: None) -> None:
