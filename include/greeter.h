@@ -237,6 +237,7 @@ void free_string(char *ptr);
  * another thread, after the caller may have freed it), so the caller may free it at once.
  *
  * The callback runs exactly once, on one of three threads:
+ *
  * - a greeter worker thread, once the task has run: with the greeting, or with NULL if
  *   making it panicked;
  * - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
