@@ -4,9 +4,10 @@ Everything here turns cdata into Python values before returning: the public API 
 pointer. The C API has one failure convention (``GreeterStatus *status`` last; on failure the
 export returns zero, NULL or nothing, and the status says why) and :func:`_call` is its Python
 side: it calls an export with a status and raises the exception the status describes. Every
-wrapper goes through it, except where the same convention is written out for speed: the two hot
-paths (``greeter_add_numbers`` and ``greeter_greet_into`` report into the calling thread's
-status instead of a parameter, which cffi would charge for on every call: :func:`_thread_error`)
+wrapper goes through it, except where the same convention is written out for speed: the hot
+paths (``greeter_add_numbers``, ``greeter_greet_into`` and ``greeter_greeter_greet_into`` report
+into the calling thread's status instead of a parameter, which cffi would charge for on every
+call: :func:`_thread_error`)
 and a completion queue's submit and drain, which reuse the queue's own status.
 Statuses become exceptions in one place, :func:`_status_error`, through the explicit table
 :data:`_ERRORS`.
@@ -451,6 +452,8 @@ greet_async.__doc__ = """``Async Hello, {name}!``, computed on a Rust worker thr
 _greeter_new = lib.greeter_greeter_new
 _greeter_free = lib.greeter_greeter_free
 _greeter_greet_into = lib.greeter_greeter_greet_into
+# Greeter.greet's pooled-buffer call, as greet's: its work is bounded by that buffer.
+_greeter_greet_into_pooled = short_lib.greeter_greeter_greet_into
 _greeter_greet_many = lib.greeter_greeter_greet_many
 _CLOSED = "closed Greeter"
 
@@ -568,7 +571,7 @@ class Greeter:
         except IndexError:
             pair = _new_buffer()
         buf, view = pair
-        n: int = _greeter_greet_into(handle, data, len(data), buf, _BUFFER_LEN)
+        n: int = _greeter_greet_into_pooled(handle, data, len(data), buf, _BUFFER_LEN)
         if 0 <= n <= _BUFFER_LEN:
             result: str = view[:n].decode()
             _give_buffer(pair)

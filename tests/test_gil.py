@@ -361,6 +361,19 @@ def test_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
     ]
 
 
+def test_greeter_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
+    g = greeter.Greeter("Hi {name}, {name}!")
+    name_max = (BUFFER_LEN - len("Hi , !")) // 2
+    called = _exports_called(partial(g.greet, "x" * name_max))
+    assert called == ["short.greeter_greeter_greet_into"]
+    long = "x" * (name_max + 1)
+    assert _exports_called(partial(g.greet, long)) == [
+        "short.greeter_greeter_greet_into",
+        "lib.greeter_greeter_greet_into",
+    ]
+    assert g.greet(long) == f"Hi {long}, {long}!"
+
+
 def test_greet_many_keeps_the_gil_for_batches_up_to_1_kib_of_greetings() -> None:
     assert greeter._native._SHORT_BATCH_BYTES == 1024
     extra = lib.GREETER_GREETING_EXTRA_BYTES
