@@ -72,24 +72,8 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     if needed > out.len() || count == 0 {
         return Ok(needed);
     }
-    let text = std::str::from_utf8(packed).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("the names are not valid UTF-8: {e}"),
-        )
-    })?;
-    let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
-    if fields != count {
-        return Err(Error::new(
-            GREETER_ERR_INTERIOR_NUL,
-            format!(
-                "the packed names hold {fields} NUL-separated names, not {count}: \
-                 a name contains a NUL byte"
-            ),
-        ));
-    }
     let mut at = 0;
-    for (i, name) in text.split('\0').enumerate() {
+    for (i, name) in split_packed(packed, count)?.enumerate() {
         if i > 0 {
             out[at] = 0;
             at += 1;
@@ -98,6 +82,35 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     }
     debug_assert_eq!(at, needed);
     Ok(needed)
+}
+
+/// The `count` names of a packed list (UTF-8 joined by single NUL bytes), checked.
+pub fn split_packed(
+    packed: &[u8], count: usize,
+) -> Result<std::iter::Take<std::str::Split<'_, char>>> {
+    if count == 0 && !packed.is_empty() {
+        return Err(Error::new(
+            GREETER_ERR_INVALID_ARGUMENT,
+            "count is 0 but the names are not empty",
+        ));
+    }
+    let text = std::str::from_utf8(packed).map_err(|e| {
+        Error::new(
+            GREETER_ERR_INVALID_UTF8,
+            format!("the names are not valid UTF-8: {e}"),
+        )
+    })?;
+    let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
+    if count > 0 && fields != count {
+        return Err(Error::new(
+            GREETER_ERR_INTERIOR_NUL,
+            format!(
+                "the packed names hold {fields} NUL-separated names, not {count}: \
+                 a name contains a NUL byte"
+            ),
+        ));
+    }
+    Ok(text.split('\0').take(count)) // `take`: no names at all when `count` is 0
 }
 
 /// The total length of the greetings of `count` packed names of `names_len` bytes (see
@@ -158,20 +171,11 @@ fn maybe_injected_panic() {
     }
 }
 
-/// Serialises the crate's tests that greet: [`inject_panics`] arms a process-wide counter, so a
-/// test that injects must not have its panic consumed by another test's greeting.
-#[cfg(test)]
-pub(crate) fn tests_serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::GREETER_ERR_PANIC;
+    use crate::tests_serial;
 
     #[test]
     fn greets_exactly() {

@@ -24,3 +24,14 @@ pub mod template;
 
 #[cfg(test)]
 mod proptests;
+
+/// Serialises the crate's tests that touch process-wide state: [`greeting::inject_panics`]
+/// arms a counter any greeting may consume, and the live-string and live-object counters are
+/// shared, so a test that injects a panic or asserts an exact count runs alone.
+#[cfg(test)]
+pub(crate) fn tests_serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

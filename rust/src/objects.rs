@@ -40,18 +40,10 @@ impl<T> Drop for Counted<T> {
     }
 }
 
-/// Serialises the crate's tests that create counted values, so each can assert exact counts.
-#[cfg(test)]
-pub(crate) fn tests_serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests_serial;
 
     #[test]
     fn counted_values_are_live_until_their_last_reference_goes() {

@@ -758,7 +758,7 @@ mod tests {
 
     #[test]
     fn completions_arrive_exactly_once_with_ids() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         let pool = Pool::start(2, 1000).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let mut ids = HashMap::new();
@@ -802,7 +802,7 @@ mod tests {
 
     #[test]
     fn queue_full_is_an_error_and_cancel_frees_room() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         // No workers can take tasks while the only one is blocked in a callback.
         let pool = Pool::start(1, 2).unwrap();
         let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -841,7 +841,7 @@ mod tests {
 
     #[test]
     fn shutdown_fails_queued_tasks_and_refuses_new_ones() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         let pool = Pool::start(1, 10).unwrap();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel::<()>();
@@ -879,7 +879,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_is_reported_and_the_pool_keeps_working() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         let pool = Pool::start(1, 10).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         crate::greeting::inject_panics(1);
@@ -934,7 +934,7 @@ mod tests {
 
     #[test]
     fn submit_many_takes_contiguous_ids_and_reports_bad_names_as_completions() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         let pool = Pool::start(2, 3).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
         let bad = Error::new(crate::error::GREETER_ERR_INTERIOR_NUL, "bad");
@@ -957,7 +957,7 @@ mod tests {
 
     #[test]
     fn a_worker_may_shut_its_own_pool_down() {
-        let _serial = crate::greeting::tests_serial();
+        let _serial = crate::tests_serial();
         let pool = Arc::new(Pool::start(2, 10).unwrap());
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let inner = Arc::clone(&pool);

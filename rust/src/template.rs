@@ -17,9 +17,10 @@
 //! template `Hello, {name}!` renders exactly as [`crate::greeting::greeting`].
 
 use crate::error::{
-    Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_ARGUMENT,
-    GREETER_ERR_INVALID_TEMPLATE, GREETER_ERR_INVALID_UTF8,
+    Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_INVALID_TEMPLATE,
+    GREETER_ERR_INVALID_UTF8,
 };
+use crate::greeting::split_packed;
 
 /// The largest template accepted, in bytes of UTF-8 (64 KiB).
 pub const GREETER_TEMPLATE_MAX_BYTES: usize = 65_536;
@@ -291,37 +292,12 @@ fn check_size(bytes: &[u8]) -> Result<()> {
     ))
 }
 
-/// The `count` names of a packed list (UTF-8 joined by single NUL bytes), checked.
-fn split_packed(packed: &[u8], count: usize) -> Result<std::iter::Take<std::str::Split<'_, char>>> {
-    if count == 0 && !packed.is_empty() {
-        return Err(Error::new(
-            GREETER_ERR_INVALID_ARGUMENT,
-            "count is 0 but the names are not empty",
-        ));
-    }
-    let text = std::str::from_utf8(packed).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("the names are not valid UTF-8: {e}"),
-        )
-    })?;
-    let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
-    if count > 0 && fields != count {
-        return Err(Error::new(
-            GREETER_ERR_INTERIOR_NUL,
-            format!(
-                "the packed names hold {fields} NUL-separated names, not {count}: \
-                 a name contains a NUL byte"
-            ),
-        ));
-    }
-    Ok(text.split('\0').take(count)) // `take`: no names at all when `count` is 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::greeting::{greeting, tests_serial};
+    use crate::error::GREETER_ERR_INTERIOR_NUL;
+    use crate::greeting::greeting;
+    use crate::tests_serial;
 
     fn refusal(text: &str) -> String {
         let e = Template::parse(text).unwrap_err();

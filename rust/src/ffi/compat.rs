@@ -141,7 +141,7 @@ unsafe fn greet_then_call_back(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::greeting::tests_serial;
+    use crate::tests_serial;
 
     #[test]
     fn add_wraps_without_panicking() {

@@ -194,7 +194,7 @@ mod tests {
         GREETER_OK,
     };
     use crate::ffi::guard::GREETER_FAILED;
-    use crate::objects::tests_serial;
+    use crate::tests_serial;
 
     fn status() -> GreeterStatus {
         GreeterStatus {

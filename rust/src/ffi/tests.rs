@@ -13,7 +13,8 @@ use crate::ffi::greet::*;
 use crate::ffi::guard::{panic_in_next_guard, GreeterStatus, ThreadStatus, GREETER_FAILED};
 use crate::ffi::objects::*;
 use crate::ffi::tasks::*;
-use crate::greeting::{inject_panics, tests_serial};
+use crate::greeting::inject_panics;
+use crate::tests_serial;
 
 /// The functions declared in the generated public header.
 fn header_exports() -> BTreeSet<String> {
