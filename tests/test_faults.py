@@ -316,6 +316,9 @@ class TestFork:
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
+    # The pool's worker threads are running when it forks: that is the case under test, so
+    # Python 3.12's warning about forking a multi-threaded process is expected here.
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
     def test_fork_forgets_the_parents_queues_in_the_child(self) -> None:
         asyncio.run(greeter.greet_async("registered"))
         loop = asyncio.new_event_loop()
