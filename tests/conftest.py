@@ -4,13 +4,18 @@ the build tree that PYTHONPATH names."""
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import greeter
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Tests run their subprocesses from temporary directories: a relative PYTHONPATH (say
 # PYTHONPATH=build/lib.linux-x86_64-cpython-311 after `python setup.py build`) must keep naming
@@ -36,3 +41,25 @@ def _outside_the_source_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     """Subprocesses (``python -m greeter``, ``python -c``) put their working directory on
     sys.path; run them away from the checkout so they import the installed package too."""
     monkeypatch.chdir(tmp_path)
+
+
+def _checkout_script(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ffi_build() -> ModuleType:
+    """The checkout's ffi_build.py: the cffi builders and the checks they run."""
+    return _checkout_script("ffi_build", ROOT / "ffi_build.py")
+
+
+@pytest.fixture(scope="session")
+def gen_stub() -> ModuleType:
+    """The checkout's scripts/gen_stub.py: the typing stubs' generator."""
+    return _checkout_script("gen_stub", ROOT / "scripts" / "gen_stub.py")

@@ -7,12 +7,10 @@ message that says where to look, the ways a future cffi could change that C.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -24,21 +22,6 @@ from greeter import _greeter_cffi_short
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_STUB = ROOT / "greeter" / "_greeter_cffi_short.pyi"
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def ffi_build() -> ModuleType:
-    return _load("ffi_build", ROOT / "ffi_build.py")
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +62,7 @@ def test_a_marker_on_anything_but_a_plain_function_stops_the_build(ffi_build: Mo
     assert found == {"g": "int64_t g(int32_t a, int32_t b);"}
 
 
-def test_the_short_stub_is_fresh_and_shipped() -> None:
-    gen_stub = _load("gen_stub", ROOT / "scripts" / "gen_stub.py")
+def test_the_short_stub_is_fresh_and_shipped(gen_stub: ModuleType) -> None:
     assert gen_stub.generate_short() == SHORT_STUB.read_text(encoding="utf-8"), (
         "greeter/_greeter_cffi_short.pyi is stale: run python scripts/gen_stub.py"
     )

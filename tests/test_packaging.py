@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import keyword
 import os
 import re
@@ -24,16 +23,6 @@ from greeter import _greeter_cffi
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(greeter.__file__).resolve().parent
 STUB = ROOT / "greeter" / "_greeter_cffi.pyi"
-
-
-def _load_gen_stub() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_stub", ROOT / "scripts" / "gen_stub.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_tests_import_the_package_under_test() -> None:
@@ -80,8 +69,7 @@ def test_no_toolchain_when_ci_says_so() -> None:
 # --- the typing stub ------------------------------------------------------------------------
 
 
-def test_the_stub_is_what_the_cdef_header_generates() -> None:
-    gen_stub = _load_gen_stub()
+def test_the_stub_is_what_the_cdef_header_generates(gen_stub: ModuleType) -> None:
     assert gen_stub.generate() == STUB.read_text(encoding="utf-8"), (
         "greeter/_greeter_cffi.pyi is stale: run python scripts/gen_stub.py"
     )
@@ -219,7 +207,9 @@ def test_a_package_of_another_version_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_the_stub_generator_types_every_kind_of_declaration(tmp_path: Path) -> None:
+def test_the_stub_generator_types_every_kind_of_declaration(
+    gen_stub: ModuleType, tmp_path: Path
+) -> None:
     """Generic, not hand-listed: functions, constants, enums and globals of any C types."""
     cdef = tmp_path / "cdef.h"
     cdef.write_text(
@@ -241,7 +231,7 @@ def test_the_stub_generator_types_every_kind_of_declaration(tmp_path: Path) -> N
         "float lambda(int def, int def_);\n",
         encoding="utf-8",
     )
-    stub = _load_gen_stub().generate(cdef)
+    stub = gen_stub.generate(cdef)
     expected = [
         "    A_CONST: Final = 16",
         "    A_NEGATIVE: Final = -3",
@@ -262,8 +252,9 @@ def test_the_stub_generator_types_every_kind_of_declaration(tmp_path: Path) -> N
     assert "def string(self, cdata: CData, maxlen: int = -1) -> bytes | str: ..." in stub
 
 
-def test_the_stub_generator_refuses_what_cdef_would_not_take(tmp_path: Path) -> None:
-    gen_stub = _load_gen_stub()
+def test_the_stub_generator_refuses_what_cdef_would_not_take(
+    gen_stub: ModuleType, tmp_path: Path
+) -> None:
     for text in ['#define NAME "text"\n', "#include <stdint.h>\n", "int f(int x\n"]:
         cdef = tmp_path / "bad.h"
         cdef.write_text(text, encoding="utf-8")
