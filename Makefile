@@ -70,7 +70,7 @@ bench: test
 	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
 
 wheel: venv
-	rm -rf build dist/$(DIST)-*.whl  # a stale build/lib would leak removed modules into the wheel
+	rm -f dist/$(DIST)-*.whl
 	$(PY) -m pip wheel . -w dist --no-deps --quiet
 	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*.whl
 	$(BIN)/auditwheel show dist/$(DIST)-*.whl
