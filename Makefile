@@ -20,7 +20,7 @@ help:
 	@echo "make fmt     ruff format + cargo fmt"
 	@echo "make test    install the package into $(VENV) and run pytest against it"
 	@echo "make check   every gate: lint, mypy, rust fmt/clippy/tests, drift, tests"
-	@echo "make bench   python -m greeter bench"
+	@echo "make bench   python benchmarks/bench.py (against the installed package)"
 	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
 	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
 	@echo "make sdist   dist/*.tar.gz, checked"
@@ -50,7 +50,7 @@ fmt: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict greeter tests examples
+	$(BIN)/mypy --strict greeter tests examples benchmarks
 
 rust-check:
 	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
@@ -67,7 +67,7 @@ test: venv
 check: lint rust-check fresh test
 
 bench: test
-	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
+	$(PY) benchmarks/bench.py  # the script's directory, not ./, goes on sys.path: the installed greeter
 
 wheel: venv
 	rm -f dist/$(DIST)-*.whl

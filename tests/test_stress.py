@@ -1,7 +1,7 @@
 """Concurrency, a short soak, and the worker pool under submit storms.
 
 Time only bounds how long a loop runs; no test passes or fails on a timing. The long soak
-(>= 5 million calls, RSS sampled) is ``scripts/soak.py``.
+(>= 5 million calls, RSS sampled) is ``benchmarks/workload.py --rss``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class TestThreads:
         # reading and clearing the status of a failure. Another thread could take the pair and
         # overwrite the status meanwhile: a wrong exception ("error code 0"), a message read
         # after it was freed, then a double free ("malloc(): unaligned tcache chunk detected"
-        # after ~9M calls of scripts/soak.py).
+        # after ~9M calls of the soak).
         failures: list[str] = []
 
         def hammer() -> None:
