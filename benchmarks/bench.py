@@ -9,7 +9,9 @@ the package: the wheel ships no benchmark.
 
 Measured side by side, in one process:
 
-- greeter's public API: ``add_numbers``, ``greet``, ``greeting()``, ``greet_many``;
+- greeter's public API: ``add_numbers``, ``greet``, ``greeting()`` (also as a ``with`` block),
+  ``greet_many``, and a function written as the README's recipe writes one (the generic text
+  helper around a text export), beside ``greet``;
 - the raw cffi ``lib`` calls greeter is built on (API mode, bound to a module global, and
   looked up on ``lib`` each call), through both modules: ``_greeter_cffi``, whose calls
   release the GIL, and ``_greeter_cffi_short``, whose short calls keep it;
@@ -32,6 +34,9 @@ process CPU time (every thread) per completion, next to ``asyncio.to_thread(gree
 and as responsiveness: the longest event-loop stall (a 1 ms ticker's worst lateness) while
 100,000 completions that arrived at once are delivered, next to 100,000 plain asyncio futures
 resolved from a thread with ``call_soon_threadsafe``.
+
+Large batches are measured for what they cost other threads: the longest a thread that wakes
+every 1 ms is late while ``greet_many`` (and ``Greeter.greet_many``) of 1,000,000 names runs.
 
 ``--soak`` runs 10 million mixed calls of ``workload.py`` instead, its RSS sampled and bounded.
 """
@@ -194,6 +199,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "add_numbers": greeter.add_numbers,
         "greet": greeter.greet,
         "greeting": greeter.greeting,
+        "recipe_greet": recipe_shaped_function(),
         "greet_many": greeter.greet_many,
         "g": greeter.Greeter("Hello, {name}!"),  # the default template, as an object
         "lib": api_lib,
@@ -216,6 +222,24 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "ct_free": cdll.free_string,
         "c_char_p": ctypes.c_char_p,
     }
+
+
+WITH_GREETING = "with greeter.greeting(name) as s: s.value"
+RECIPE_GREET = "a function added by the recipe (generic text helper)"
+
+
+def recipe_shaped_function() -> Callable[[str], str]:
+    """A function written as the README's recipe has users write theirs (step 3 of "Adding a
+    function", examples/add-a-function/shout.patch): the generic text helper around a text
+    export. The export is greeter_greet, so the work is greet's and the row shows what the
+    path of a user's own function costs beside the hand-tuned ``greet``."""
+    from greeter._greeter_cffi import lib as api_lib
+    from greeter._native import _text  # the helper the recipe's functions call
+
+    def greet_like_the_recipe(name: str) -> str:
+        return _text(api_lib.greeter_greet, name)
+
+    return greet_like_the_recipe
 
 
 # The raw calls through the short-call module, which keeps the GIL (the "raw" rows release it).
@@ -256,6 +280,8 @@ def _cases() -> list[Case]:
             "greeter.greeting() -> .value -> close()",
             "s = greeting(name); s.value; s.close()",
         ),
+        Case(GROUP_GREET, WITH_GREETING, "with greeting(name) as s:\n    s.value"),
+        Case(GROUP_GREET, RECIPE_GREET, "recipe_greet(name)"),
         Case(
             GROUP_GREET,
             "cffi API raw greeter_greet_into, 1 buffer",
@@ -453,6 +479,64 @@ def measure_stalls(repeats: int, n: int = STALL_COMPLETIONS) -> tuple[Stall, Sta
     return ours, theirs
 
 
+BATCH_NAMES = 1_000_000
+
+
+@dataclass
+class BatchStall:
+    """How long other Python threads wait while one thread runs a large batch."""
+
+    label: str
+    worst_ms: list[float] = field(default_factory=list)
+    batch_ms: list[float] = field(default_factory=list)
+
+
+def _ticker_stall(batch: Callable[[], object]) -> tuple[float, float]:
+    """Seconds: the longest a thread that wakes every ``STALL_TICK_S`` was late while
+    ``batch`` ran on this one, and how long ``batch`` took."""
+    ticking, stop = threading.Event(), threading.Event()
+    worst = 0.0
+
+    def ticker() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        ticking.set()
+        while not stop.is_set():
+            time.sleep(STALL_TICK_S)
+            now = time.perf_counter()
+            worst = max(worst, now - last - STALL_TICK_S)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    ticking.wait()
+    time.sleep(10 * STALL_TICK_S)  # the ticker is in its loop
+    worst = 0.0
+    started = time.perf_counter()
+    batch()
+    took = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    return worst, took
+
+
+def measure_batch_stalls(repeats: int, n: int = BATCH_NAMES) -> list[BatchStall]:
+    """greet_many and Greeter.greet_many of ``n`` short names, a ticker thread beside them."""
+    names = [f"n{i}" for i in range(n)]
+    template = greeter.Greeter("Hello, {name}!")
+    batches: list[tuple[BatchStall, Callable[[], object]]] = [
+        (BatchStall("greeter.greet_many"), lambda: greeter.greet_many(names)),
+        (BatchStall("greeter.Greeter.greet_many"), lambda: template.greet_many(names)),
+    ]
+    for _ in range(repeats):
+        for stall, batch in batches:
+            worst, took = _ticker_stall(batch)
+            stall.worst_ms.append(worst * 1000)
+            stall.batch_ms.append(took * 1000)
+    template.close()
+    return [stall for stall, _ in batches]
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -524,6 +608,20 @@ def format_stalls(ours: Stall, theirs: Stall, n: int) -> list[str]:
     return lines
 
 
+def format_batch_stalls(stalls: list[BatchStall], n: int) -> list[str]:
+    lines = [
+        f"longest stall of another Python thread during a batch of {n:,} names (worst lateness "
+        f"of a {STALL_TICK_S * 1000:.0f} ms ticker thread, median of {len(stalls[0].worst_ms)} "
+        "runs; the batch's own time beside it)"
+    ]
+    for s in stalls:
+        lines.append(
+            f"  {s.label:34}{statistics.median(s.worst_ms):10.1f} ms"
+            f"  (batch {statistics.median(s.batch_ms):.0f} ms)"
+        )
+    return lines
+
+
 @dataclass
 class Ratio:
     """A paired ratio of two measurements of this run: ``value`` times ``text``."""
@@ -558,6 +656,8 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
     ct_add = _find(cases, GROUP_ADD, "ctypes").values
     greet = get(GROUP_GREET, "greeter.greet")
     greeting = get(GROUP_GREET, "greeter.greeting() -> .value -> close()")
+    with_greeting = get(GROUP_GREET, WITH_GREETING)
+    recipe = get(GROUP_GREET, RECIPE_GREET)
     floor_greet = _find(cases, GROUP_GREET, "floor").values
     ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
@@ -587,6 +687,8 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
             _paired_over_sum(object_greet, greet, bare_call),
         ),
         Ratio("Greeter.greet_many / greet_many, per name (time)", _paired(object_many, many)),
+        Ratio(f"{WITH_GREETING} / greet (time)", _paired(with_greeting, greet)),
+        Ratio(f"{RECIPE_GREET} / greet (time)", _paired(recipe, greet)),
     ]
 
 
@@ -771,6 +873,7 @@ def run(args: argparse.Namespace, prog: str) -> int:
             measure(cases, ns, rounds, slice_s)
             ours, theirs = measure_async(async_repeats)
             stalls = measure_stalls(1 if args.quick else 3)
+            batch_stalls = measure_batch_stalls(1 if args.quick else 3)
     except BenchSetupError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -780,6 +883,8 @@ def run(args: argparse.Namespace, prog: str) -> int:
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
         out(line)
     for line in format_stalls(*stalls, STALL_COMPLETIONS):
+        out(line)
+    for line in format_batch_stalls(batch_stalls, BATCH_NAMES):
         out(line)
     out()
     out("ratios: each is the median of per-round ratios (paired: both timed in the same round)")

@@ -33,6 +33,14 @@ def test_the_floor_extension_computes_the_same_results(bench: ModuleType, tmp_pa
     assert floor.rust_live() == greeter.live_strings()
 
 
+def test_the_recipe_shaped_function_greets_as_greet(bench: ModuleType) -> None:
+    recipe_greet = bench.recipe_shaped_function()
+    for name in ["World", "", "世界🌍", "x" * 1000]:
+        assert recipe_greet(name) == greeter.greet(name)
+    with pytest.raises(greeter.InteriorNulError):
+        recipe_greet("a\0b")
+
+
 @needs_cc
 def test_every_case_runs_and_gets_one_value_per_round(bench: ModuleType, tmp_path: Path) -> None:
     floor = bench.build_floor(tmp_path)
@@ -44,8 +52,12 @@ def test_every_case_runs_and_gets_one_value_per_round(bench: ModuleType, tmp_pat
     stalls = bench.measure_stalls(1, n=200)
     assert all(len(s.worst_ms) == 1 and s.worst_ms[0] >= 0 for s in stalls)
     assert len(bench.format_stalls(*stalls, 200)) == 3
+    batch_stalls = bench.measure_batch_stalls(1, n=1_000)
+    assert [s.label for s in batch_stalls] == ["greeter.greet_many", "greeter.Greeter.greet_many"]
+    assert all(s.worst_ms[0] >= 0 and s.batch_ms[0] > 0 for s in batch_stalls)
+    assert len(bench.format_batch_stalls(batch_stalls, 1_000)) == 3
     ratios = bench.ratios(cases, ours, theirs)
-    assert len(ratios) == 11
+    assert len(ratios) == 13
     assert all(r.value > 0 for r in ratios)
     assert ratios[0].line() == f"  {ratios[0].text}: {ratios[0].value:.2f}x"
 
