@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 # The benchmark harness, relative to a source checkout's root (not installed with the package).
 HARNESS = Path("benchmarks", "bench.py")
-BENCH_PROG = "python -m greeter bench"
+BENCH_PROG = f"python -m {__package__} bench"
 
 
 def bench(argv: list[str]) -> int:
