@@ -41,6 +41,7 @@ from greeter.errors import (
     InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
+    OutOfMemoryError,
     PoolShutDownError,
     QueueFullError,
     RustPanicError,
@@ -80,6 +81,7 @@ _ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_QUEUE_FULL: QueueFullError,
     lib.GREETER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
     lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
+    lib.GREETER_ERR_OUT_OF_MEMORY: OutOfMemoryError,
 }
 
 _NULL = ffi.NULL

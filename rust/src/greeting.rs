@@ -6,19 +6,21 @@ use crate::error::{
     Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_ARGUMENT,
     GREETER_ERR_INVALID_UTF8, GREETER_ERR_OVERFLOW,
 };
+use crate::memory::{out_of_memory, text};
 
 /// The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
 /// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
 pub const GREETER_GREETING_EXTRA_BYTES: usize = 8;
 
-/// The synchronous greeting: `Hello, {name}!`.
-pub fn greeting(name: &str) -> String {
+/// The synchronous greeting: `Hello, {name}!`; `GREETER_ERR_OUT_OF_MEMORY` when it does not
+/// fit in memory.
+pub fn greeting(name: &str) -> Result<String> {
     maybe_injected_panic();
-    let mut out = String::with_capacity(name.len() + 8);
+    let mut out = text(greeting_len(name.len())?, "the greeting")?;
     out.push_str("Hello, ");
     out.push_str(name);
     out.push('!');
-    out
+    Ok(out)
 }
 
 /// Writes the synchronous greeting into `buf` when it fits, and returns its length either way.
@@ -48,10 +50,22 @@ pub fn greeting_len(name_len: usize) -> Result<usize> {
         })
 }
 
-/// The asynchronous greeting: `Async Hello, {name}!`.
-pub fn async_greeting(name: &str) -> String {
+/// The prefix of the asynchronous greeting.
+const ASYNC_PREFIX: &str = "Async Hello, ";
+
+/// The asynchronous greeting: `Async Hello, {name}!`; `GREETER_ERR_OUT_OF_MEMORY` when it does
+/// not fit in memory.
+pub fn async_greeting(name: &str) -> Result<String> {
     maybe_injected_panic();
-    format!("Async Hello, {name}!")
+    let len = name
+        .len()
+        .checked_add(ASYNC_PREFIX.len() + 1)
+        .ok_or_else(|| out_of_memory("the greeting", name.len()))?;
+    let mut out = text(len, "the greeting")?;
+    out.push_str(ASYNC_PREFIX);
+    out.push_str(name);
+    out.push('!');
+    Ok(out)
 }
 
 /// `a + b`, or an overflow error instead of wrapping or panicking.
@@ -180,10 +194,10 @@ mod tests {
     #[test]
     fn greets_exactly() {
         let _serial = tests_serial();
-        assert_eq!(greeting("Alice"), "Hello, Alice!");
-        assert_eq!(greeting(""), "Hello, !");
-        assert_eq!(greeting("世界🌍"), "Hello, 世界🌍!");
-        assert_eq!(async_greeting("Bob"), "Async Hello, Bob!");
+        assert_eq!(greeting("Alice").unwrap(), "Hello, Alice!");
+        assert_eq!(greeting("").unwrap(), "Hello, !");
+        assert_eq!(greeting("世界🌍").unwrap(), "Hello, 世界🌍!");
+        assert_eq!(async_greeting("Bob").unwrap(), "Async Hello, Bob!");
     }
 
     #[test]
@@ -292,7 +306,28 @@ mod tests {
         inject_panics(1);
         let caught = std::panic::catch_unwind(|| greeting("x")).unwrap_err();
         assert_eq!(Error::from_panic(caught.as_ref()).code, GREETER_ERR_PANIC);
-        assert_eq!(greeting("x"), "Hello, x!");
+        assert_eq!(greeting("x").unwrap(), "Hello, x!");
         assert_eq!(inject_panics(0), 0);
+    }
+
+    #[test]
+    fn greetings_that_cannot_be_allocated_are_errors() {
+        let _serial = tests_serial();
+        crate::memory::inject_failures(2);
+        let e = greeting("x").unwrap_err();
+        assert_eq!(e.code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
+        assert_eq!(
+            e.message,
+            "out of memory: cannot allocate 10 bytes for the greeting"
+        );
+        assert_eq!(
+            async_greeting("x").unwrap_err().code,
+            crate::error::GREETER_ERR_OUT_OF_MEMORY
+        );
+        assert_eq!(
+            greeting("x").unwrap(),
+            "Hello, x!",
+            "the next one is served"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! - the safe core, no raw pointers: [`greeting`] (the work itself), [`template`] (greeting
 //!   templates, parsed once), [`objects`] (the live-object counter), [`error`] (codes and the error type), [`strings`] (the
 //!   live-string counter), [`pool`] (the worker pool running any job, and the completion queues
-//!   that carry results back to event loops), [`diagnostics`] (for the bindings' tests);
+//!   that carry results back to event loops), [`memory`] (fallible allocation: input too large
+//!   for memory is an error, never an abort), [`diagnostics`] (for the bindings' tests);
 //! - [`os`]: the C library calls the core makes itself (fork handlers);
 //! - [`ffi`]: the C ABI: every `extern "C"` function, the conversions of what crosses it, and
 //!   the one guard every export runs in.
@@ -16,6 +17,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod ffi;
 pub mod greeting;
+pub mod memory;
 pub mod objects;
 mod os;
 pub mod pool;

@@ -239,6 +239,11 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 Box::new(|_| greeter_debug_inject_panics(0) == 0),
             ),
             (
+                "greeter_debug_inject_out_of_memory",
+                ValueOnly,
+                Box::new(|_| greeter_debug_inject_out_of_memory(0) == 0),
+            ),
+            (
                 "greeter_debug_spin",
                 Status,
                 Box::new(|s| {
