@@ -895,7 +895,7 @@ mod tests {
         let _serial = crate::tests_serial();
         let pool = Pool::start(1, 10).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
-        crate::greeting::inject_panics(1);
+        crate::diagnostics::inject_panics(1);
         let bad = pool
             .submit(greet("x"), Target::Queue(Arc::clone(&queue)))
             .unwrap();

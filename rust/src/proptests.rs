@@ -14,9 +14,10 @@ use crate::ffi::common::{greeter_status_clear, greeter_status_take_thread, greet
 use crate::ffi::greet::{greeter_greet, greeter_greet_into};
 use crate::ffi::guard::{GreeterStatus, GREETER_FAILED};
 use crate::ffi::types::{bytes_in, text_in};
-use crate::greeting::{greeting, greeting_into, validate_text};
+use crate::greeting::{greeting, greeting_into};
 use crate::pool::{Completion, CompletionQueue};
 use crate::tests_serial;
+use crate::texts::validate_text;
 
 /// The status greeter must give a name of these bytes: UTF-8 is checked before NUL.
 fn model_code(bytes: &[u8]) -> GreeterCode {

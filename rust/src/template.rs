@@ -20,8 +20,8 @@ use crate::error::{
     Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_INVALID_TEMPLATE,
     GREETER_ERR_INVALID_UTF8,
 };
-use crate::greeting::split_packed;
 use crate::memory::text;
+use crate::texts::split_packed;
 
 /// The largest template accepted, in bytes of UTF-8 (64 KiB).
 pub const GREETER_TEMPLATE_MAX_BYTES: usize = 65_536;

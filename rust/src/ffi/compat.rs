@@ -12,9 +12,10 @@ use std::ffi::{c_char, CStr};
 use crate::error::{Error, Result, GREETER_ERR_NULL_POINTER};
 use crate::ffi::guard::guard;
 use crate::ffi::types::{string_free, string_out};
-use crate::greeting::{async_greeting, greeting, validate_text};
+use crate::greeting::{async_greeting, greeting};
 use crate::memory::copy_text;
 use crate::pool::{global, Target};
+use crate::texts::validate_text;
 
 /// Borrows a NUL-terminated string: the tutorial API passes no lengths.
 ///

@@ -2,9 +2,8 @@
 //! deliberately slow call, and a count of the worker pool's lock acquisitions. Not for
 //! production use.
 
-use crate::diagnostics::{locks_taken, spin};
+use crate::diagnostics::{inject_panics, locks_taken, spin};
 use crate::ffi::guard::{guard, GreeterStatus};
-use crate::greeting::inject_panics;
 use crate::memory::inject_failures;
 
 /// Diagnostic: makes the next `count` greetings anywhere in the process (sync, async,

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};
 
+use crate::diagnostics::inject_panics;
 use crate::error::*;
 use crate::ffi::common::*;
 use crate::ffi::compat::*;
@@ -13,7 +14,6 @@ use crate::ffi::greet::*;
 use crate::ffi::guard::{panic_in_next_guard, GreeterStatus, ThreadStatus, GREETER_FAILED};
 use crate::ffi::objects::*;
 use crate::ffi::tasks::*;
-use crate::greeting::inject_panics;
 use crate::tests_serial;
 
 /// The functions declared in the generated public header.

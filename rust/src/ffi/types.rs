@@ -21,9 +21,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER};
-use crate::greeting::validate_text;
 use crate::memory::{reserved, vec};
 use crate::strings::{count_freed, count_handed_out};
+use crate::texts::validate_text;
 
 /// What every caller-provided region must be before it is borrowed as a slice: non-NULL, and
 /// no longer than a slice may be.
