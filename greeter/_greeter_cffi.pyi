@@ -150,6 +150,7 @@ class Lib:
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
     GREETER_ERR_INVALID_TEMPLATE: Final = 9
+    GREETER_BINDING_INT_ONLY: Final[int]
     @staticmethod
     def greeter_string_free(ptr: CData, /) -> None: ...
     @staticmethod
