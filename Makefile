@@ -3,6 +3,9 @@
 # The tests import the *installed* package, so `make test` installs it into $(VENV) first.
 
 VENV ?= .venv
+# The interpreter the venv is made with: `make manylinux PYTHON=pypy3 VENV=.venv-pypy` builds
+# the PyPy wheel (pp311) the same way as the CPython one (cp311-abi3).
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -23,13 +26,14 @@ help:
 	@echo "make bench   python -m greeter bench"
 	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
 	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
+	@echo "               (PyPy's: make manylinux PYTHON=pypy3 VENV=.venv-pypy)"
 	@echo "make sdist   dist/*.tar.gz, checked"
 	@echo "make docs    the API reference, build/docs/index.html (Sphinx, warnings are errors)"
 	@echo "make examples  build and run examples/ (Python, ctypes, C)"
 	@echo "make ci      .ci/run, exactly as CI runs it"
 
 $(VENV)/.installed-dev: pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '.[dev]'
 	touch $@

@@ -20,8 +20,10 @@ shipped next to them in the package and found through an ``$ORIGIN`` rpath. One 
 Rust state (live-string counter, worker pool) then serves both modules and ctypes users of
 ``greeter.library_path()``; linking the staticlib instead would give each its own copy.
 
-cffi compiles the modules against CPython's limited API (``*.abi3.so``), which is what lets
-setup.py tag the wheel ``cp311-abi3``. The linker strips them unless ``GREETER_STRIP=0``.
+On CPython, cffi compiles the modules against the limited API (``*.abi3.so``), which is what
+lets setup.py tag the wheel ``cp311-abi3``; on PyPy they are plain cffi modules for that PyPy
+(a ``pp311`` wheel), without the CPython-only speed-ups (:data:`CPYTHON_SPEEDUPS`).
+The linker strips them unless ``GREETER_STRIP=0``.
 
     python ffi_build.py                  # build both modules in place (setup.py is the usual way)
     python ffi_build.py --emit-short F   # write the short-call module's C source to F, checked

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import sysconfig
 from pathlib import Path
 
 DIST = "greeter-cffi"
@@ -44,6 +45,13 @@ if sys.platform != "linux":
     )
 if sys.version_info < (3, 11):  # noqa: UP036 (setup.py may be run by any python3)
     _stop(f"needs CPython 3.11 or later, not {platform.python_version()}")
+
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    _stop(
+        "free-threaded CPython is not supported yet: greeter is built for CPython's limited API "
+        "(abi3), which a free-threaded build cannot load, and its Python side has not been "
+        "made and tested safe without the GIL (see README, Platforms); nothing was built"
+    )
 
 import tomllib  # noqa: E402 (3.11+: after the version check, which must work on any Python)
 from importlib import metadata  # noqa: E402
