@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A Debian sid chroot with the interpreters this machine's own Debian does not ship:
-# PyPy 3.11 (pypy3, pypy3-dev, pypy3-venv), CPython 3.14 and 3.15 (with venv), and gcc with libc6-dev.
+# PyPy 3.11 (pypy3, pypy3-dev, pypy3-venv), CPython 3.14 and 3.15 (with venv), gcc with
+# libc6-dev, make and git (to build greeter and its wheels there).
 #
 #   scripts/chroot.sh create ROOT          debootstrap ROOT unless it is already complete
 #   scripts/chroot.sh run ROOT DIR CMD...  run CMD inside ROOT with DIR (a checkout) at /src as the
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 # The packages the chroot holds besides minbase.
-PACKAGES=pypy3,pypy3-dev,pypy3-venv,python3.14,python3.14-venv,python3.15,python3.15-venv,gcc,libc6-dev,ca-certificates
+PACKAGES=pypy3,pypy3-dev,pypy3-venv,python3.14,python3.14-venv,python3.15,python3.15-venv,gcc,libc6-dev,make,git,ca-certificates
 # The suite that ships them; bookworm's debootstrap has no script named after newer suites, sid's serves them.
 SUITE=sid
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -22,7 +23,7 @@ HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 COMPLETE_MARK=.greeter-chroot-complete
 
 usage() {
-  sed -n '2,13p' "$0" >&2
+  sed -n '2,14p' "$0" >&2
   exit 2
 }
 
