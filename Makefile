@@ -3,9 +3,12 @@
 # The tests import the *installed* package, so `make test` installs it into $(VENV) first.
 
 VENV ?= .venv
-# The interpreter the venv is made with: `make manylinux PYTHON=pypy3 VENV=.venv-pypy` builds
-# the PyPy wheel (pp311) the same way as the CPython one (cp311-abi3).
+# The interpreter the venv is made with, and the extras it gets: `make manylinux PYTHON=pypy3
+# VENV=.venv-pypy VENV_EXTRAS=test` builds the PyPy wheel (pp311) the same way as the CPython
+# one (cp311-abi3); the dev extra's linters are for CPython (under PyPy, mypy's parser would
+# be compiled from source).
 PYTHON ?= python3
+VENV_EXTRAS ?= dev
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -26,7 +29,7 @@ help:
 	@echo "make bench   python -m greeter bench"
 	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
 	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
-	@echo "               (PyPy's: make manylinux PYTHON=pypy3 VENV=.venv-pypy)"
+	@echo "               (PyPy's: make manylinux PYTHON=pypy3 VENV=.venv-pypy VENV_EXTRAS=test)"
 	@echo "make sdist   dist/*.tar.gz, checked"
 	@echo "make docs    the API reference, build/docs/index.html (Sphinx, warnings are errors)"
 	@echo "make examples  build and run examples/ (Python, ctypes, C)"
@@ -35,7 +38,7 @@ help:
 $(VENV)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet '.[dev]'
+	$(PY) -m pip install --quiet '.[$(VENV_EXTRAS)]'
 	touch $@
 
 venv: $(VENV)/.installed-dev
