@@ -116,6 +116,10 @@ __version__ = "{version}"
 # GREETER_ZIG_GLIBC=2.17: link everything against that glibc with zig (module docstring).
 ZIG_GLIBC = os.environ.get("GREETER_ZIG_GLIBC", "")
 RUST_TRIPLE = f"{platform.machine()}-unknown-linux-gnu"
+# Flags of an interpreter's own build that zig's linker refuses, dropped when zig links: Debian's
+# PyPy links extensions with -Bsymbolic-functions, which changes nothing for a module whose one
+# export is its init function.
+ZIG_REFUSES = frozenset(["-Wl,-Bsymbolic-functions"])
 CDYLIB = (
     TARGET_DIR / f"{RUST_TRIPLE}" / "release" / "libgreeter.so"
     if ZIG_GLIBC
@@ -239,7 +243,8 @@ class BuildRustThenCffi(build_ext):
             # Whatever compiler the interpreter was built with, zig replaces it (same flags).
             zig = zig_cc()
             for name in ["compiler", "compiler_so", "linker_so"]:
-                setattr(self.compiler, name, zig + list(getattr(self.compiler, name))[1:])
+                flags = [f for f in getattr(self.compiler, name)[1:] if f not in ZIG_REFUSES]
+                setattr(self.compiler, name, zig + flags)
         for ext in self.extensions:
             # Link against the cdylib this build just made (and ships), whatever the mode.
             ext.library_dirs = [str(CDYLIB.parent), *ext.library_dirs]
