@@ -89,7 +89,7 @@ manylinux: venv
 	$(PY) -m pip install --quiet '.[manylinux]'
 	rm -rf build dist/raw dist/$(DIST)-*.whl
 	GREETER_ZIG_GLIBC=$(GLIBC) $(PY) -m pip wheel . -w dist/raw --no-deps --no-build-isolation --quiet
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/auditwheel repair --plat $(MANYLINUX) -w dist dist/raw/$(DIST)-*.whl
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(MANYLINUX) -w dist dist/raw/$(DIST)-*.whl
 	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*$(MANYLINUX)*.whl --plat $(MANYLINUX)
 	$(BIN)/auditwheel show dist/$(DIST)-*$(MANYLINUX)*.whl
 
