@@ -9,7 +9,8 @@ every spelling of this project's name replaced. For NAME ``my_lib``:
 
     crate and library        my_lib             (rust/Cargo.toml, libmy_lib.so)
     C functions, constants   my_lib_*, MY_LIB_* (include/my_lib.h, include/my_lib_cdef.h)
-    C types                  MyLib*             (CamelCase of NAME)
+    C types                  MyLib*             (CamelCase of NAME: MyLibStatus, ...)
+    example object           MyLib              (class my_lib.MyLib, C type MyLibMyLib)
     Python package           my_lib             (and its cffi modules _my_lib_cffi*, the stubs)
     distribution             my_lib-cffi        (wheel and sdist files my_lib_cffi-*)
     environment variables    MY_LIB_*           (MY_LIB_STRIP, MY_LIB_ZIG_GLIBC, ...)
@@ -146,6 +147,10 @@ COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 class Refused(Exception):
     """A NAME, DEST or environment the generator cannot work with: one line for the user."""
+
+
+class RegenerationError(Exception):
+    """A step in the new project failed (this checkout's own checks would fail too)."""
 
 
 @dataclass(frozen=True)
@@ -338,7 +343,7 @@ def run(cmd: list[str], cwd: Path) -> None:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()
-        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd}:\n{output}")
+        raise RegenerationError(f"{' '.join(cmd)} failed in the new project:\n{output}")
 
 
 def write(copies: list[Copied], dest: Path) -> None:
@@ -508,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as refusal:
         print(f"new_binding: {refusal}", file=sys.stderr)
         return 2
+    except RegenerationError as failure:
+        print(f"new_binding: nothing written: {failure}", file=sys.stderr)
+        return 1
     print(f"new_binding: {args.name} written to {args.dest}")
     return 0
 

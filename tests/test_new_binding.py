@@ -52,6 +52,13 @@ def _names(new_binding: ModuleType, count: int) -> list[str]:
     return accepted[:count]
 
 
+@pytest.fixture(scope="module")
+def good_name(new_binding: ModuleType) -> str:
+    """A name the generator accepts here."""
+    _require_git_checkout()
+    return _names(new_binding, 1)[0]
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
@@ -92,30 +99,31 @@ def test_a_bad_name_is_refused_in_one_line_and_nothing_is_written(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"new_binding: --name {name!r}: {reason}")
-    assert err.endswith("\n") and err.count("\n") == 1
+    assert err.count("\n") == 1
+    assert err.endswith("\n")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_dest_that_is_not_empty_is_refused_and_left_as_it_was(
-    new_binding: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    new_binding: ModuleType, good_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _require_git_checkout()
     dest = tmp_path / "taken"
     dest.mkdir()
     (dest / "notes.txt").write_text("mine")
-    assert new_binding.main([str(dest), "--name", "pinger"]) == 2
+    assert new_binding.main([str(dest), "--name", good_name]) == 2
     assert capsys.readouterr() == ("", f"new_binding: {dest}: exists and is not empty\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert [p.name for p in dest.iterdir()] == ["notes.txt"]
 
 
 def test_a_dest_that_is_a_file_is_refused(
-    new_binding: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    new_binding: ModuleType, good_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _require_git_checkout()
     dest = tmp_path / "file"
     dest.write_text("mine")
-    assert new_binding.main([str(dest), "--name", "pinger"]) == 2
+    assert new_binding.main([str(dest), "--name", good_name]) == 2
     assert capsys.readouterr() == ("", f"new_binding: {dest}: exists and is not a directory\n")
     assert dest.read_text() == "mine"
 
@@ -139,25 +147,27 @@ def test_the_names_follow_from_name_as_help_says(new_binding: ModuleType) -> Non
         assert line in help_text
 
 
-def test_every_tracked_file_is_renamed_or_listed_as_unchanged(new_binding: ModuleType) -> None:
+def test_every_tracked_file_is_renamed_or_listed_as_unchanged(
+    new_binding: ModuleType, good_name: str
+) -> None:
     """The rule is generic (every spelling, any case, in every path and text), so a file added
     later is covered the day it is added, or this test names it."""
     _require_git_checkout()
-    copies = new_binding.plan(ROOT, "pinger")
+    copies = new_binding.plan(ROOT, good_name)
     tracked = set(new_binding.tracked_files(ROOT))
     assert {c.source for c in copies} == tracked
     leaks = {c.dest: c.leftovers() for c in copies if c.leftovers()}
     assert leaks == {}
     for path in new_binding.UNCHANGED:
         assert path in tracked, f"UNCHANGED lists {path}, which git does not track"
-    renamed = [c for c in copies if not c.unchanged and b"pinger" in c.content]
+    renamed = [c for c in copies if not c.unchanged and good_name.encode() in c.content]
     assert len(renamed) > len(tracked) // 2  # the rename reached the files, not only the check
     for path in new_binding.DOMAIN_FILES:
         assert path in tracked, f"DOMAIN_FILES lists {path}, which git does not track"
 
 
 def test_a_spelling_the_rule_does_not_cover_is_named(
-    new_binding: ModuleType, tmp_path: Path
+    new_binding: ModuleType, good_name: str, tmp_path: Path
 ) -> None:
     source = new_binding.SOURCE
     odd = source[0] + source[1:].upper()  # built here: a literal would be one in this file
@@ -165,13 +175,14 @@ def test_a_spelling_the_rule_does_not_cover_is_named(
     (tmp_path / "covered.txt").write_text("greeter Greeter GREETER")
     (tmp_path / "odd.txt").write_text(f"a {odd} here")
     (tmp_path / "blob.bin").write_bytes(b"\xff\x00" + also_odd.encode() + b"\xfe")
-    copies = new_binding.plan(tmp_path, "pinger", ["blob.bin", "covered.txt", "odd.txt"])
+    copies = new_binding.plan(tmp_path, good_name, ["blob.bin", "covered.txt", "odd.txt"])
     assert {c.dest: c.leftovers() for c in copies} == {
         "blob.bin": [also_odd],
         "covered.txt": [],
         "odd.txt": [odd],
     }
-    assert copies[1].content == b"pinger Pinger PINGER"
+    new = new_binding.Names.of(good_name)
+    assert copies[1].content == f"{new.lower} {new.camel} {new.upper}".encode()
 
 
 @pytest.fixture(scope="module")
