@@ -24,9 +24,10 @@ copied as they are: LICENSE keeps its copyright line, the new project's one attr
 Then, in the new project, it rewrites Cargo.lock for the new crate name, formats Rust (cargo
 fmt) and Python (ruff) again, since the names changed line lengths and import order,
 regenerates both headers (cbindgen) and the typing stubs, checks that their drift checks pass,
-and makes DEST a git repository with one commit (its CI clones it and checks the sdist against
-the files git tracks). Run it with the dev environment (`make venv`, then `.venv/bin/python
-scripts/new_binding.py ...`): it needs git, cargo, cbindgen, ruff and pycparser.
+adds a README section on replacing the example domain, starts CHANGELOG.md afresh (its
+preamble kept), and makes DEST a git repository with one commit (its CI clones it and checks
+the sdist against the files git tracks). Run it with the dev environment (`make venv`, then
+`.venv/bin/python scripts/new_binding.py ...`): it needs git, cargo, cbindgen, ruff and pycparser.
 
 NAME must be a lower-case identifier (a letter, then letters, digits and single underscores,
 at most 30 characters), not a Python keyword, builtin or standard-library module, not a Rust
@@ -394,6 +395,20 @@ def add_domain_section(readme: Path, name: str) -> None:
     readme.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
+def start_changelog(changelog: Path) -> None:
+    """The new project's changelog keeps its preamble, not this project's history."""
+    if not changelog.is_file():
+        return
+    text = changelog.read_text(encoding="utf-8")
+    preamble = text.split("\n## ", 1)[0].rstrip("\n")
+    changelog.write_text(
+        f"{preamble}\n\n## [Unreleased]\n\n### Added\n\n"
+        "- The project: a Rust library behind Python through a plain C ABI (cffi, cbindgen),\n"
+        "  started as a renamed copy of a worked example by `scripts/new_binding.py`.\n",
+        encoding="utf-8",
+    )
+
+
 def relax_line_length(project: Path) -> None:
     """Longer names make some comments and strings longer than ruff's line length, which the
     formatter does not rewrap: let ruff's line-length check allow the longest such line."""
@@ -444,6 +459,7 @@ def regenerate(project: Path, name: str) -> None:
     run([python, "-m", "ruff", "format", "--quiet", "."], project)
     relax_line_length(project)
     add_domain_section(project / "README.md", name)
+    start_changelog(project / "CHANGELOG.md")
     run([python, "scripts/header.py", "--check"], project)
     run([python, "scripts/gen_stub.py", "--check"], project)
     run([python, "-m", "ruff", "check", "--quiet", "."], project)

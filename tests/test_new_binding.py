@@ -238,6 +238,8 @@ def test_a_generated_project_is_one_clean_commit_whose_drift_checks_pass(
         assert done.returncode == 0, done.stderr
     readme = (generated / "README.md").read_text()
     assert "## Replacing the example domain" in readme
+    changelog = (generated / "CHANGELOG.md").read_text()
+    assert re.findall(r"^## .*", changelog, re.MULTILINE) == ["## [Unreleased]"]
 
 
 # --- builds: GREETER_BUILD_NEW_BINDINGS=1 ---------------------------------------------------
