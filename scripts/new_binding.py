@@ -67,7 +67,7 @@ UNCHANGED = {
     "LICENSE": "the MIT license's copyright notice must stay: the new project's attribution",
 }
 
-# Where the example domain lives; the new project's README lists them (see DOMAIN_SECTION).
+# Where the example domain lives; the new project's README lists them (domain_section()).
 DOMAIN_FILES = {
     "rust/src/greeting.rs": "the greeting functions, in safe Rust with their tests",
     "rust/src/template.rs": "the greeting template the example object holds",
@@ -176,13 +176,15 @@ SOURCE_PATTERN = SOURCE_NAMES.pattern()
 SOURCE_ANY_CASE = re.compile(re.escape(SOURCE), re.IGNORECASE)
 
 
-def renamer(name: str) -> Renamer:
-    return Renamer(Names.of(name))
-
-
 @dataclass(frozen=True)
 class Renamer:
+    """The one substitution: each spelling of SOURCE to the same spelling of the new name."""
+
     new: Names
+
+    @classmethod
+    def to(cls, name: str) -> Renamer:
+        return cls(Names.of(name))
 
     def text(self, text: str) -> str:
         spellings = {
@@ -229,7 +231,7 @@ def tracked_files(root: Path) -> list[str]:
 
 def plan(root: Path, name: str, files: Iterable[str] | None = None) -> list[Copied]:
     """Every tracked file of ``root``, renamed for NAME (nothing is written)."""
-    rename = renamer(name)
+    rename = Renamer.to(name)
     copies = []
     for path in tracked_files(root) if files is None else files:
         data = (root / path).read_bytes()
@@ -304,7 +306,7 @@ def check_name(root: Path, name: str, files: list[str]) -> None:
     if name in dependency_names(root) or name == "cffi_modules":
         raise Refused(f"--name {name!r}: a package this project depends on")
     identifiers = own_identifiers(root, files)
-    rename = renamer(name)
+    rename = Renamer.to(name)
     for identifier in sorted(identifiers):
         if SOURCE_PATTERN.search(identifier):
             renamed = rename.text(identifier)
@@ -357,7 +359,7 @@ def write(copies: list[Copied], dest: Path) -> None:
 
 def domain_section(name: str) -> str:
     """The new README's section on the example domain: which files hold it, how to replace it."""
-    rename = renamer(name)
+    rename = Renamer.to(name)
     rows = "\n".join(
         f"| `{rename.text(path)}` | {rename.text(what)} |" for path, what in DOMAIN_FILES.items()
     )

@@ -131,7 +131,7 @@ def test_a_dest_that_is_a_file_is_refused(
 def test_the_names_follow_from_name_as_help_says(new_binding: ModuleType) -> None:
     names = new_binding.Names.of("my_lib")
     assert (names.lower, names.camel, names.upper) == ("my_lib", "MyLib", "MY_LIB")
-    rename = new_binding.renamer("my_lib")
+    rename = new_binding.Renamer.to("my_lib")
     text = "greeter_greet GreeterStatus GREETER_OK greeter-cffi libgreeter.so _greeter_cffi"
     assert (
         rename.text(text)
