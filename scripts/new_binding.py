@@ -498,9 +498,12 @@ def generate(dest: Path, name: str) -> list[Copied]:
             f"{SOURCE_NAMES.camel} and {SOURCE_NAMES.upper} are renamed (write it so, or list "
             "the file in UNCHANGED)"
         )
-    dest.parent.mkdir(parents=True, exist_ok=True)
     # Built beside DEST and moved into place at the end: a failure leaves nothing behind.
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    except OSError as error:
+        raise Refused(f"{dest}: cannot write there ({error.strerror})") from None
     try:
         write(copies, staging)
         regenerate(staging, name)
