@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greeter import _native
+from greeter import _functions, _objects
 from greeter._aio import configure_pool, pool_size, shutdown
-from greeter._native import *  # noqa: F403  (greeter's functions: the names _native.__all__ lists)
+from greeter._core import LIBRARY_VERSION
+from greeter._functions import *  # noqa: F403  (greeter's functions: _functions.__all__)
+from greeter._objects import *  # noqa: F403  (greeter's object types: _objects.__all__)
+from greeter._strings import RustString
 from greeter._version import __version__
 from greeter.errors import (
     GreeterError,
@@ -30,6 +33,7 @@ from greeter.errors import (
     InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
+    OutOfMemoryError,
     PoolShutDownError,
     QueueFullError,
     RustPanicError,
@@ -47,6 +51,7 @@ def include_dir() -> Path:
 
 
 __all__ = [
+    "LIBRARY_VERSION",
     "GreeterError",
     "GreeterOverflowError",
     "InteriorNulError",
@@ -54,9 +59,11 @@ __all__ = [
     "InvalidTemplateError",
     "InvalidUtf8Error",
     "NullPointerError",
+    "OutOfMemoryError",
     "PoolShutDownError",
     "QueueFullError",
     "RustPanicError",
+    "RustString",
     "__version__",
     "configure_pool",
     "include_dir",
@@ -64,4 +71,4 @@ __all__ = [
     "pool_size",
     "shutdown",
 ]
-__all__ += _native.__all__
+__all__ += _functions.__all__ + _objects.__all__

@@ -24,7 +24,7 @@ import sys
 import threading
 
 import greeter
-from greeter import _native
+from greeter import _functions
 
 
 def sync_calls(rounds: int) -> None:
@@ -101,7 +101,7 @@ async def async_calls(rounds: int) -> None:
     for r in results:
         assert isinstance(r, asyncio.CancelledError) or str(r).startswith("Async Hello, late-")
     # A worker panic on the async path.
-    _native.inject_panics(1)
+    _functions.inject_panics(1)
     try:
         await greeter.greet_async("panic")
     except greeter.RustPanicError:

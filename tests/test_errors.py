@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _native
+from greeter import _core, _functions
 from greeter._greeter_cffi import ffi, lib
 
 
@@ -100,7 +100,7 @@ def test_add_a_non_integer_is_a_type_error_naming_the_argument(bad: Any) -> None
 
 
 def test_panic_reaches_python_as_an_exception(no_leaks: None) -> None:
-    _native.inject_panics(1)
+    _functions.inject_panics(1)
     with pytest.raises(greeter.RustPanicError) as info:
         greeter.greet("Alice")
     assert str(info.value) == "Rust panicked: injected panic (greeter_debug_inject_panics)"
@@ -111,7 +111,7 @@ def test_panic_reaches_python_as_an_exception(no_leaks: None) -> None:
 
 
 def test_panic_through_greeting(no_leaks: None) -> None:
-    _native.inject_panics(1)
+    _functions.inject_panics(1)
     with pytest.raises(greeter.RustPanicError, match="injected panic"):
         greeter.greeting("Alice")
     assert greeter.greeting("Bob").value == "Hello, Bob!"
@@ -134,7 +134,7 @@ def test_errors_are_exceptions_not_base_exceptions() -> None:
 
 def test_every_rust_error_code_has_its_exception() -> None:
     codes = {name: getattr(lib, name) for name in dir(lib) if name.startswith("GREETER_ERR_")}
-    assert set(codes.values()) == set(_native._ERRORS)
+    assert set(codes.values()) == set(_core.ERRORS)
     assert len(codes) == len(set(codes.values()))
 
 
@@ -142,33 +142,33 @@ def test_raw_status_errors_become_exceptions(no_leaks: None) -> None:
     status = ffi.new("GreeterStatus *")
     out_len = ffi.new("size_t *")
     assert lib.greeter_greet(ffi.NULL, 0, out_len, status) == ffi.NULL
-    error = _native._status_error(status)
+    error = _core.status_error(status)
     assert isinstance(error, greeter.NullPointerError)
     assert str(error) == "name is NULL"
     assert status.message == ffi.NULL
     assert status.code == lib.GREETER_OK
     assert lib.greeter_greet(b"\xff\xfe", 2, out_len, status) == ffi.NULL
     with pytest.raises(greeter.InvalidUtf8Error, match="not valid UTF-8"):
-        raise _native._status_error(status)
+        raise _core.status_error(status)
 
 
 def test_one_helper_calls_an_export_and_raises_its_status(no_leaks: None) -> None:
     out_len = ffi.new("size_t *")
     with pytest.raises(greeter.InvalidUtf8Error, match="name is not valid UTF-8"):
-        _native._call(lib.greeter_greet, b"\xff", 1, out_len)
-    ptr = _native._call(lib.greeter_greet, b"Bo", 2, out_len)
+        _core.call(lib.greeter_greet, b"\xff", 1, out_len)
+    ptr = _core.call(lib.greeter_greet, b"Bo", 2, out_len)
     assert (ffi.string(ptr), out_len[0]) == (b"Hello, Bo!", 10)
     lib.greeter_string_free(ptr)
     # A zero result is only a failure when the status says so: 0 names greet to 0 bytes.
-    assert _native._call(lib.greeter_greet_many, ffi.NULL, 0, 0, ffi.NULL, 0) == 0
+    assert _core.call(lib.greeter_greet_many, ffi.NULL, 0, 0, ffi.NULL, 0) == 0
     with pytest.raises(greeter.NullPointerError, match="queue is NULL"):
-        _native._call(lib.greeter_queue_fd, ffi.NULL)
+        _core.call(lib.greeter_queue_fd, ffi.NULL)
 
 
 def test_hot_paths_report_through_the_thread_status(no_leaks: None) -> None:
     assert lib.greeter_add_numbers(2**31 - 1, 1) == lib.GREETER_FAILED
-    error = _native._thread_error()
+    error = _core.thread_error()
     assert isinstance(error, greeter.GreeterOverflowError)
     assert str(error) == "2147483647 + 1 overflows i32"
     # Taken once: a second take finds nothing to report.
-    assert _native._thread_error().code == lib.GREETER_OK
+    assert _core.thread_error().code == lib.GREETER_OK

@@ -338,7 +338,7 @@ def _exports_called(call: Callable[[], object]) -> list[str]:
 
 def test_add_numbers_keeps_the_gil() -> None:
     # add_numbers() tests for GREETER_FAILED as a literal: it must be the library's value.
-    assert lib.GREETER_FAILED in greeter._native.add_numbers.__code__.co_consts
+    assert lib.GREETER_FAILED in greeter._functions.add_numbers.__code__.co_consts
     assert _exports_called(lambda: greeter.add_numbers(3, 5)) == ["short.greeter_add_numbers"]
     with pytest.raises(OverflowError):
         _exports_called(lambda: greeter.add_numbers(2**31 - 1, 1))
@@ -347,8 +347,8 @@ def test_add_numbers_keeps_the_gil() -> None:
 def test_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
     name_max = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
     # greet() passes its buffers' length as a literal: the pooled buffers must have it.
-    assert greeter._native._BUFFER_LEN == BUFFER_LEN
-    assert {len(view) for _, view in greeter._native._buffers} == {BUFFER_LEN}
+    assert greeter._strings.BUFFER_LEN == BUFFER_LEN
+    assert {len(view) for _, view in greeter._strings._buffers} == {BUFFER_LEN}
     for name in ["World", "é" * (name_max // 2)]:
         called = _exports_called(partial(greeter.greet, name))
         assert called == ["short.greeter_greet_into"]
@@ -375,7 +375,7 @@ def test_greeter_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
 
 
 def test_greet_many_keeps_the_gil_for_batches_up_to_1_kib_of_greetings() -> None:
-    assert greeter._native._SHORT_BATCH_BYTES == 1024
+    assert greeter._functions._SHORT_BATCH_BYTES == 1024
     extra = lib.GREETER_GREETING_EXTRA_BYTES
     # 60 greetings joined by 59 NULs: 17 * 60 - 1 = 1,019 bytes, plus 4, 5 or 6 more.
     for more, export in [(4, "short"), (5, "short"), (6, "lib")]:
