@@ -69,13 +69,13 @@ UNCHANGED = {
 
 # Where the example domain lives; the new project's README lists them (domain_section()).
 DOMAIN_FILES = {
-    "rust/src/greeting.rs": "the greeting functions, in safe Rust with their tests",
-    "rust/src/template.rs": "the greeting template the example object holds",
-    "rust/src/objects.rs": "the example object (`Greeter`): its Rust type and behaviour",
-    "rust/src/ffi/greet.rs": "the C exports of the greeting functions",
-    "rust/src/ffi/objects.rs": "the C exports of the example object",
-    "greeter/_native.py": "the Python functions and the example object's class",
-    "greeter/__init__.py": "the public names the package exports",
+    "rust/src/greeting.rs": "the greeting functions: the work itself, safe Rust, with its tests",
+    "rust/src/ffi/greet.rs": "their C exports (`greeter_greet`, `greeter_greet_submit`, ...)",
+    "rust/src/ffi/compat.rs": "the tutorial-compatible exports (`greet`, `add_numbers`, ...)",
+    "rust/src/template.rs": "the example object's template, parsed once, rendered many times",
+    "rust/src/ffi/objects.rs": "the example object's C exports (`greeter_greeter_new`, ...)",
+    "greeter/_functions.py": "the Python functions over those exports",
+    "greeter/_objects.py": "the example object's Python class, `greeter.Greeter`",
 }
 
 # Rust keywords and the crates every Rust program can name: a crate may not be called so.
@@ -365,21 +365,23 @@ def domain_section(name: str) -> str:
     )
     return f"""## Replacing the example domain
 
-This project started as a renamed copy of a worked example: it greets. The greeting is its
-example domain, and everything else (the C boundary's guard and conversions, the error
-channel, the worker pool and completion queues, the build, the stub generator, CI) is
+This project began as a renamed copy of a worked example that greets. The greeting is its
+example domain; everything else (the boundary's guard and conversions, the error channel, the
+worker pool and completion queues, the object handles, the build, the stub generator, CI) is
 plumbing that names no domain. The domain lives in:
 
 | file | what it holds |
 |---|---|
 {rows}
 
-To make the project yours, add your own functions beside the example ones as "Adding a
-function" shows (each shape has an example patch under `examples/`), run the tests, then
-delete the example functions you no longer want: their Rust module and exports, their lines
-in `{rename.text("greeter/_native.py")}` and `{rename.text("greeter/__init__.py")}`, and their
-tests; regenerate the headers and stub with `python scripts/header.py` and
-`python scripts/gen_stub.py`.
+To make the project yours: add your own functions and object types beside the example ones, as
+"Adding a function" shows, with their tests. Then delete the examples you no longer want: the
+Rust modules above and their `pub mod` lines (`rust/src/lib.rs`, `rust/src/ffi/mod.rs`; the
+crate builds without `greeting.rs`, `ffi/greet.rs` and `ffi/compat.rs`, which
+`tests/test_domain.py` checks), their wrappers in the two Python modules above and their tests,
+the examples under `examples/` that call them, and their rows in this README. Run
+`python scripts/header.py` and `python scripts/gen_stub.py` to regenerate the headers and
+stubs, then `pip install '.[test]' && pytest`.
 
 """
 
