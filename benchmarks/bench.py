@@ -234,10 +234,10 @@ def recipe_shaped_function() -> Callable[[str], str]:
     export. The export is greeter_greet, so the work is greet's and the row shows what the
     path of a user's own function costs beside the hand-tuned ``greet``."""
     from greeter._greeter_cffi import lib as api_lib
-    from greeter._native import _text  # the helper the recipe's functions call
+    from greeter._strings import text  # the helper the recipe's text functions call
 
     def greet_like_the_recipe(name: str) -> str:
-        return _text(api_lib.greeter_greet, name)
+        return text(api_lib.greeter_greet, name)
 
     return greet_like_the_recipe
 
@@ -336,7 +336,7 @@ def measure(cases: list[Case], ns: dict[str, Any], rounds: int, slice_s: float) 
     """Times every case, interleaved: each round runs every case once, in a rotating order."""
     timers = [timeit.Timer(c.stmt, globals=ns) for c in cases]
     for case, timer in zip(cases, timers, strict=True):
-        timer.timeit(max(1, 1000 // case.per))  # warm up (and check the statement runs)
+        timer.timeit(max(1, WARMUP_CALLS // case.per))  # warm up (and check the statement runs)
         case.loops = _calibrate(timer, slice_s)
     for r in range(rounds):
         order = list(range(len(cases)))
@@ -540,6 +540,11 @@ def measure_batch_stalls(repeats: int, n: int = BATCH_NAMES) -> list[BatchStall]
 # --- report -------------------------------------------------------------------------------------
 
 
+# Calls of each case before it is calibrated and timed. PyPy's JIT compiles a loop after about a
+# thousand iterations and keeps optimising it after that: a million calls reach its steady state.
+WARMUP_CALLS = 1_000_000 if sys.implementation.name == "pypy" else 1_000
+
+
 def machine_facts() -> list[str]:
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -549,8 +554,9 @@ def machine_facts() -> list[str]:
                 break
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
-        f"CPython {platform.python_version()} ({sys.implementation.cache_tag}), "
-        f"cffi {cffi.__version__}, greeter {greeter.__version__}",
+        f"{platform.python_implementation()} {platform.python_version()} "
+        f"({sys.implementation.cache_tag}), cffi {cffi.__version__}, greeter {greeter.__version__}",
+        f"warm-up: {WARMUP_CALLS:,} calls of each case before it is timed",
         f"{platform.system()} {platform.release()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs ({model}), load average {load}",
     ]
@@ -847,12 +853,6 @@ def run(args: argparse.Namespace, prog: str) -> int:
         for line in facts:
             out(line)
         return workload.soak(total, SOAK_SIZE, 1, SOAK_MAX_GROWTH_MIB, out)
-    # The per-call table is timed against a CPython C-API extension (the floor): elsewhere
-    # (PyPy) only the asynchronous and batch measurements run.
-    per_call = sys.implementation.name == "cpython"
-    if not per_call and (args.plot or args.json):
-        print(f"{prog}: --plot and --json chart the per-call table, CPython's", file=sys.stderr)
-        return 2
     for path, module in ((args.plot, "matplotlib"), (args.json, "pyperf")):
         if path is None:
             continue
@@ -871,22 +871,18 @@ def run(args: argparse.Namespace, prog: str) -> int:
     out("greeter benchmark")
     for line in facts:
         out(f"  {line}")
-    cases = _cases() if per_call else []
+    cases = _cases()
     try:
-        if per_call:
-            with _workdir() as workdir:
-                measure(cases, _namespace(build_floor(workdir)), rounds, slice_s)
+        with _workdir() as workdir:
+            measure(cases, _namespace(build_floor(workdir)), rounds, slice_s)
     except BenchSetupError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     ours, theirs = measure_async(async_repeats)
     stalls = measure_stalls(1 if args.quick else 3)
     batch_stalls = measure_batch_stalls(1 if args.quick else 3)
-    if per_call:
-        for line in format_table(cases, rounds, slice_s):
-            out(line)
-    else:
-        out(f"per-call table: skipped on {sys.implementation.name} (its floor is CPython's C API)")
+    for line in format_table(cases, rounds, slice_s):
+        out(line)
     out()
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
         out(line)
@@ -894,14 +890,13 @@ def run(args: argparse.Namespace, prog: str) -> int:
         out(line)
     for line in format_batch_stalls(batch_stalls, BATCH_NAMES):
         out(line)
-    if per_call:
-        out()
-        out("ratios: each is the median of per-round ratios (paired: both timed in the same round)")
-        for r in ratios(cases, ours, theirs):
-            out(r.line())
-        out("what a call costs here, before greeter's own work (paired ratios)")
-        for line in bounds(cases):
-            out(line)
+    out()
+    out("ratios: each is the median of per-round ratios (paired: both timed in the same round)")
+    for r in ratios(cases, ours, theirs):
+        out(r.line())
+    out("what a call costs here, before greeter's own work (paired ratios)")
+    for line in bounds(cases):
+        out(line)
     out(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
         if args.plot is not None:

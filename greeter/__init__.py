@@ -28,9 +28,12 @@ if find_spec(f"{__name__}._greeter_cffi") is None:
         "or build here with `python setup.py build_ext --inplace`"
     )
 
-from greeter import _native
+from greeter import _functions, _objects
 from greeter._aio import configure_pool, pool_size, shutdown
-from greeter._native import *  # noqa: F403  (greeter's functions: the names _native.__all__ lists)
+from greeter._core import LIBRARY_VERSION
+from greeter._functions import *  # noqa: F403  (greeter's functions: _functions.__all__)
+from greeter._objects import *  # noqa: F403  (greeter's object types: _objects.__all__)
+from greeter._strings import RustString
 from greeter._version import __version__
 from greeter.errors import (
     GreeterError,
@@ -40,6 +43,7 @@ from greeter.errors import (
     InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
+    OutOfMemoryError,
     PoolShutDownError,
     QueueFullError,
     RustPanicError,
@@ -57,6 +61,7 @@ def include_dir() -> Path:
 
 
 __all__ = [
+    "LIBRARY_VERSION",
     "GreeterError",
     "GreeterOverflowError",
     "InteriorNulError",
@@ -64,9 +69,11 @@ __all__ = [
     "InvalidTemplateError",
     "InvalidUtf8Error",
     "NullPointerError",
+    "OutOfMemoryError",
     "PoolShutDownError",
     "QueueFullError",
     "RustPanicError",
+    "RustString",
     "__version__",
     "configure_pool",
     "include_dir",
@@ -74,4 +81,4 @@ __all__ = [
     "pool_size",
     "shutdown",
 ]
-__all__ += _native.__all__
+__all__ += _functions.__all__ + _objects.__all__

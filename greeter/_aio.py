@@ -25,7 +25,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from greeter import _native
+from greeter import _pool
+from greeter._core import encode
 from greeter.errors import GreeterError, QueueFullError
 
 _get_running_loop = asyncio.get_running_loop
@@ -61,7 +62,7 @@ class _LoopCompletions:
     :meth:`_flush`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.queue = _native.CompletionQueue()
+        self.queue = _pool.CompletionQueue()
         self.loop_ref = weakref.ref(loop)
         self.waiting: dict[int, asyncio.Future[str]] = {}
         self.pending: list[_Request] = []
@@ -143,7 +144,7 @@ class _LoopCompletions:
     def abandon(self, task_id: int) -> None:
         """The awaiting task is gone: cancel the Rust task; its result, if any, is freed."""
         self.waiting.pop(task_id, None)
-        _native.task_cancel(task_id)
+        _pool.task_cancel(task_id)
 
     def close(self) -> None:
         """Stops watching the queue, cancels its tasks and frees it (the loop is closed)."""
@@ -155,7 +156,7 @@ class _LoopCompletions:
                 handle.cancel()
         self.pending.clear()
         for task_id in list(self.waiting):
-            _native.task_cancel(task_id)
+            _pool.task_cancel(task_id)
         self.waiting.clear()
         self.queue.close()
 
@@ -224,7 +225,7 @@ def async_function(
     )
 
     async def call(text: str) -> str:
-        data = _native._encode(text)
+        data = encode(text)
         try:
             loop = _get_running_loop()
         except RuntimeError:
@@ -255,19 +256,19 @@ def shutdown() -> None:
     task, running ones finish, the workers are joined. ``configure_pool()`` starts it again.
     The main interpreter's exit calls it, so a process exiting with work in flight ends
     cleanly."""
-    _native.pool_shutdown()
+    _pool.pool_shutdown()
 
 
 def configure_pool(threads: int = 0, queue_capacity: int = 0) -> None:
     """Sizes the worker pool for its next start (0: one thread per CPU, 65536 queued tasks)
     and re-opens it after :func:`shutdown`. Raises InvalidArgumentError while it runs or for more
     than 1024 threads (``GREETER_MAX_POOL_THREADS``)."""
-    _native.pool_configure(threads, queue_capacity)
+    _pool.pool_configure(threads, queue_capacity)
 
 
 def pool_size() -> tuple[int, int]:
     """``(threads, queue_capacity)`` of the running pool, or of the next one."""
-    return _native.pool_size()
+    return _pool.pool_size()
 
 
 def _forget_after_fork() -> None:
@@ -286,7 +287,10 @@ def _in_main_interpreter() -> bool:
     is_main = getattr(_thread, "_is_main_interpreter", None)  # CPython 3.12 and later
     if is_main is not None:
         return bool(is_main())
-    interpreters = importlib.import_module("_xxsubinterpreters")  # CPython 3.11
+    try:
+        interpreters = importlib.import_module("_xxsubinterpreters")  # CPython 3.11
+    except ModuleNotFoundError:
+        return True  # an interpreter without sub-interpreters (PyPy): this one is the only one
     return bool(interpreters.get_current() == interpreters.get_main())
 
 

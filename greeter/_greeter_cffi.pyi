@@ -150,6 +150,8 @@ class Lib:
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
     GREETER_ERR_INVALID_TEMPLATE: Final = 9
+    GREETER_ERR_OUT_OF_MEMORY: Final = 10
+    GREETER_BINDING_INT_ONLY: Final[int]
     @staticmethod
     def greeter_string_free(ptr: CData, /) -> None: ...
     @staticmethod
@@ -170,6 +172,8 @@ class Lib:
     def async_greet(name: CData | bytes, callback: CData, /) -> None: ...
     @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
+    @staticmethod
+    def greeter_debug_inject_out_of_memory(count: int, /) -> int: ...
     @staticmethod
     def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod

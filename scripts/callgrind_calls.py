@@ -52,7 +52,7 @@ CASES: dict[str, Case] = {
         per_call=1000,
     ),
     "a bare cffi call (greeter_live_strings)": Case(
-        "from greeter._native import lib\nf = lib.greeter_live_strings", "f()", 20_000
+        "from greeter._core import lib\nf = lib.greeter_live_strings", "f()", 20_000
     ),
     'Greeter("Hello, {name}!").greet("World")': Case(
         'g = greeter.Greeter("Hello, {name}!")', 'g.greet("World")', 20_000

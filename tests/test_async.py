@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _aio, _native
+from greeter import _aio, _functions
 from greeter._greeter_cffi import lib as cffi_lib
 
 # Every async test ends with no greeter string left alive.
@@ -117,7 +117,7 @@ def test_errors_raise_on_the_awaiting_task() -> None:
             await greeter.greet_async("\ud800")
         with pytest.raises(TypeError, match="name must be str, not int"):
             await greeter.greet_async(5)  # type: ignore[arg-type]
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         with pytest.raises(greeter.RustPanicError, match="injected panic"):
             await greeter.greet_async("boom")
         assert await greeter.greet_async("fine") == "Async Hello, fine!"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _native
+from greeter import _functions
 from greeter._greeter_cffi import lib
 
 NAMES = ["Alice", "", "世界", "🦀🐍", "e\u0301 a\u0308\u0323", "\u200d\ufeff\U0010ffff", "Ω" * 300]
@@ -123,7 +123,7 @@ def test_lone_surrogate_is_unicode_encode_error(names: list[str], no_leaks: None
 
 
 def test_a_panic_inside_the_batch_is_reported_and_the_next_call_works(no_leaks: None) -> None:
-    _native.inject_panics(1)
+    _functions.inject_panics(1)
     with pytest.raises(greeter.RustPanicError, match="injected panic"):
         greeter.greet_many(["a", "b"])
     assert greeter.greet_many(["a", "b"]) == ["Hello, a!", "Hello, b!"]
@@ -136,7 +136,7 @@ def test_live_strings_back_to_zero_after_every_kind_of_call() -> None:
     for bad in (["a\0"], ["\ud800"], [1]):
         with pytest.raises((ValueError, TypeError)):
             greeter.greet_many(bad)  # type: ignore[arg-type]  # deliberately wrong types
-    _native.inject_panics(1)
+    _functions.inject_panics(1)
     with pytest.raises(greeter.RustPanicError):
         greeter.greet_many(["x"])
     gc.collect()

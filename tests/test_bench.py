@@ -16,10 +16,7 @@ import greeter
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "bench.py"
-needs_cc = pytest.mark.skipif(
-    shutil.which("cc") is None or sys.implementation.name != "cpython",
-    reason="the floor is a CPython C-API extension: needs CPython and a C compiler",
-)
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 
 @needs_cc

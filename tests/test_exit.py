@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import greeter
-from greeter import _aio, _native
+from greeter import _aio, _pool
 from greeter._greeter_cffi import lib
 
 RUNS = int(os.environ.get("GREETER_EXIT_RUNS", "3"))
@@ -114,7 +114,7 @@ def _only_unawaited(stderr: str) -> bool:
 
 
 def test_closing_defers_the_free_while_a_call_holds_the_queue() -> None:
-    queue = _native.CompletionQueue()
+    queue = _pool.CompletionQueue()
     fd = queue.fd
     in_call = queue._ptr  # what a call running on another thread holds as its argument
     queue.close()
@@ -127,7 +127,7 @@ def test_closing_defers_the_free_while_a_call_holds_the_queue() -> None:
 
 
 def test_a_closed_queue_refuses_submits_and_drains_nothing() -> None:
-    queue = _native.CompletionQueue()
+    queue = _pool.CompletionQueue()
     queue.close()
     queue.close()  # idempotent
     with pytest.raises(greeter.PoolShutDownError, match="completion queue is closed"):

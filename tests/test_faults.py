@@ -1,6 +1,6 @@
 """Faults: Rust panics, Python exceptions in the completion path, and fork().
 
-Panics are injected with the documented diagnostic ``greeter._native.inject_panics(n)``
+Panics are injected with the documented diagnostic ``greeter._functions.inject_panics(n)``
 (``greeter_debug_inject_panics``): the next ``n`` greetings anywhere in the process panic
 inside Rust.
 """
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _aio, _native
+from greeter import _aio, _functions
 from greeter._greeter_cffi import ffi, lib
 
 
@@ -29,7 +29,7 @@ from greeter._greeter_cffi import ffi, lib
 def disarm_and_count() -> Iterator[None]:
     before = greeter.live_strings()
     yield
-    armed = _native.inject_panics(0)
+    armed = _functions.inject_panics(0)
     assert armed == 0, f"{armed} injected panic(s) were never consumed"
     assert greeter.live_strings() == before
 
@@ -38,7 +38,7 @@ class TestPanicsOnWorkers:
     def test_a_worker_panic_reaches_the_awaiting_task_and_the_pool_keeps_working(self) -> None:
         async def run() -> None:
             assert await greeter.greet_async("warm") == "Async Hello, warm!"
-            _native.inject_panics(1)
+            _functions.inject_panics(1)
             with pytest.raises(greeter.RustPanicError) as info:
                 await greeter.greet_async("boom")
             assert info.value.code == lib.GREETER_ERR_PANIC
@@ -49,7 +49,7 @@ class TestPanicsOnWorkers:
 
     def test_several_panics_among_many_tasks_fail_exactly_that_many(self) -> None:
         async def run() -> list[str | BaseException]:
-            _native.inject_panics(7)
+            _functions.inject_panics(7)
             return await asyncio.gather(
                 *(greeter.greet_async(f"n{i}") for i in range(100)), return_exceptions=True
             )
@@ -74,7 +74,7 @@ class TestPanicsOnWorkers:
         callback = ffi.callback("void(char *)", on_result)
 
         asyncio.run(greeter.greet_async("start the pool"))
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         lib.async_greet(b"x", callback)
         assert done.wait(10)
         assert got == [True]
@@ -84,7 +84,7 @@ class TestPanicsOnTheSyncPath:
     def test_greet_raises_the_panic_instead_of_retrying(self) -> None:
         # Regression: greet() used to retry a failed greeting through greeter_greet, whose
         # fresh greeting succeeded and hid the panic.
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         with pytest.raises(greeter.RustPanicError) as info:
             greeter.greet("x")
         assert "injected panic" in str(info.value)
@@ -92,20 +92,20 @@ class TestPanicsOnTheSyncPath:
 
     def test_greet_of_a_long_name_raises_the_panic(self) -> None:
         name = "L" * 1000  # over greet()'s pooled buffer: a second greeter_greet_into call
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         with pytest.raises(greeter.RustPanicError):
             greeter.greet(name)
         assert greeter.greet(name) == f"Hello, {name}!"
 
     def test_greeting_raises_the_panic(self) -> None:
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         with pytest.raises(greeter.RustPanicError):
             greeter.greeting("x")
         with greeter.greeting("x") as s:
             assert s.value == "Hello, x!"
 
     def test_the_tutorial_greet_returns_null_on_a_panic(self) -> None:
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         assert lib.greet(b"x") == ffi.NULL
         ptr = lib.greet(b"x")
         assert ffi.string(ptr) == b"Hello, x!"
@@ -114,7 +114,7 @@ class TestPanicsOnTheSyncPath:
     def test_greet_into_reports_the_panic_in_the_thread_status(self) -> None:
         status = ffi.new("GreeterStatus *")
         buf = ffi.new("char[]", 32)
-        _native.inject_panics(1)
+        _functions.inject_panics(1)
         assert lib.greeter_greet_into(b"x", 1, buf, 32) == lib.GREETER_FAILED
         lib.greeter_status_take_thread(status)
         assert status.code == lib.GREETER_ERR_PANIC

@@ -771,6 +771,15 @@ class TestRawPoolAndDiagnostics:
         finally:
             assert lib.greeter_debug_inject_panics(0) == count
 
+    @covers("greeter_debug_inject_out_of_memory")
+    @settings(PROPS, max_examples=30)
+    @given(st.integers(0, 2**32 - 1))
+    def test_inject_out_of_memory_reports_what_was_armed(self, count: int) -> None:
+        try:
+            assert lib.greeter_debug_inject_out_of_memory(count) == 0
+        finally:
+            assert lib.greeter_debug_inject_out_of_memory(0) == count
+
     @covers("greeter_debug_spin", "greeter_debug_locks_taken")
     @settings(PROPS, max_examples=30)
     @given(st.one_of(st.integers(0, 200), st.integers(1_000_001, 2**32 - 1)))

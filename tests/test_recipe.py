@@ -94,7 +94,7 @@ def test_the_line_count_refuses_a_patch_over_the_limit(tmp_path: Path) -> None:
     patch = tmp_path / "big.patch"
     body = "".join(f"+x = {i}\n" for i in range(31))
     patch.write_text(
-        f"--- a/greeter/_native.py\n+++ b/greeter/_native.py\n@@ -1,0 +1,31 @@\n{body}"
+        f"--- a/greeter/_functions.py\n+++ b/greeter/_functions.py\n@@ -1,0 +1,31 @@\n{body}"
     )
     done = check_patch(str(patch), "--applied", str(tmp_path))
     assert done.returncode == 1

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import greeter
-from greeter import _native
+from greeter import _pool
 from greeter._greeter_cffi import ffi, lib
 
 THREADS = 16
@@ -236,7 +236,7 @@ class TestBackpressure:
         greeter.shutdown()
         greeter.configure_pool(threads=1, queue_capacity=64)
         blocked = BlockedWorker()
-        queue = _native.CompletionQueue()
+        queue = _pool.CompletionQueue()
 
         def submit(name: bytes) -> int:
             first, n = queue.submit(lib.greeter_greet_submit, (), [name])
@@ -250,7 +250,7 @@ class TestBackpressure:
             assert info.value.code == lib.GREETER_ERR_QUEUE_FULL
             assert isinstance(info.value, RuntimeError)
             # Cancelling a queued task makes room for exactly one more.
-            assert _native.task_cancel(ids.pop()) == 1
+            assert _pool.task_cancel(ids.pop()) == 1
             ids.append(submit(b"q63"))
             with pytest.raises(greeter.QueueFullError):
                 submit(b"still full")

@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 use crate::error::{
     Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_QUEUE_FULL, GREETER_ERR_SHUT_DOWN,
 };
+use crate::memory::reserved;
 
 /// The work of one task: owns its input (copied at submit), runs once on a worker thread, and
 /// returns the completion's text or error. A panic inside it becomes a `GREETER_ERR_PANIC`
@@ -145,20 +146,22 @@ impl CompletionQueue {
 
     /// Moves up to `max` completions into `out`. When that empties the queue the wake-up bytes
     /// are consumed, so the descriptor stays readable exactly while completions are waiting.
-    pub fn drain_into(&self, out: &mut Vec<Completion>, max: usize) {
-        let mut state = lock(&self.state);
-        let n = max.min(state.items.len());
-        out.extend(state.items.drain(..n));
-        self.consume_wake_up_if_empty(&mut state);
+    /// Fails only when `out` cannot grow to hold them (nothing is moved then).
+    pub fn drain_into(&self, out: &mut Vec<Completion>, max: usize) -> Result<()> {
+        self.drain_while(out, max, |_| true).map(drop)
     }
 
     /// Moves completions into `out`, in order, while fewer than `max` have been moved and
     /// `fits` accepts the next one; returns how many are still waiting. Wake-ups are consumed
-    /// as by [`CompletionQueue::drain_into`].
+    /// as by [`CompletionQueue::drain_into`]. Fails only when `out` cannot grow to hold them
+    /// (nothing is moved then).
     pub fn drain_while(
         &self, out: &mut Vec<Completion>, max: usize, mut fits: impl FnMut(&Completion) -> bool,
-    ) -> usize {
+    ) -> Result<usize> {
         let mut state = lock(&self.state);
+        let most = max.min(state.items.len());
+        let bytes = most.saturating_mul(std::mem::size_of::<Completion>());
+        reserved(out.try_reserve(most), "the drained completions", bytes)?;
         let mut moved = 0;
         while moved < max {
             match state.items.front() {
@@ -171,7 +174,7 @@ impl CompletionQueue {
             }
         }
         self.consume_wake_up_if_empty(&mut state);
-        state.items.len()
+        Ok(state.items.len())
     }
 
     fn consume_wake_up_if_empty(&self, state: &mut QueueState) {
@@ -337,6 +340,7 @@ impl Pool {
                 ),
             ));
         }
+        reserve_tasks(&mut state, 1)?;
         let id = state.next_id;
         state.next_id += 1;
         state.tasks.insert(id, TaskState::Queued);
@@ -376,9 +380,11 @@ impl Pool {
                 ),
             ));
         }
+        reserve_tasks(&mut state, n)?;
+        let refused = jobs.iter().take(n).filter(|job| job.is_err()).count();
+        let mut failed = crate::memory::vec(refused, "the refused tasks")?;
         let first = state.next_id;
         state.next_id += n as u64;
-        let mut failed = Vec::new();
         for (i, job) in jobs.into_iter().take(n).enumerate() {
             let id = first + i as u64;
             match job {
@@ -432,11 +438,9 @@ impl Pool {
         let orphans = {
             let mut state = lock(&self.shared.state);
             state.shutting_down = true;
-            let queue = std::mem::take(&mut state.queue);
-            let live: Vec<Task> = queue
-                .into_iter()
-                .filter(|t| state.tasks.remove(&t.id).is_some())
-                .collect();
+            let mut live = std::mem::take(&mut state.queue);
+            // In place: shutting down allocates nothing, however many tasks are queued.
+            live.retain(|t| state.tasks.remove(&t.id).is_some());
             state.queued = 0;
             live
         };
@@ -464,6 +468,15 @@ impl Pool {
     pub fn is_inherited(&self) -> bool {
         self.pid != std::process::id()
     }
+}
+
+/// Makes room for `n` more tasks in the queue and the task table, so that queueing them
+/// cannot fail half-way (and never aborts).
+fn reserve_tasks(state: &mut PoolState, n: usize) -> Result<()> {
+    let bytes = n.saturating_mul(std::mem::size_of::<Task>());
+    reserved(state.queue.try_reserve(n), "the task queue", bytes)?;
+    let bytes = n.saturating_mul(std::mem::size_of::<(u64, TaskState)>());
+    reserved(state.tasks.try_reserve(n), "the task table", bytes)
 }
 
 /// Refuses a thread count above [`GREETER_MAX_POOL_THREADS`].
@@ -742,7 +755,7 @@ mod tests {
     /// The async greeting of `name`, as a job.
     fn greet(name: &str) -> Job {
         let name = name.to_owned();
-        Box::new(move || Ok(async_greeting(&name)))
+        Box::new(move || async_greeting(&name))
     }
 
     fn drain_all(queue: &CompletionQueue, expected: usize) -> Vec<Completion> {
@@ -750,7 +763,7 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while out.len() < expected {
             assert!(std::time::Instant::now() < deadline, "timed out");
-            queue.drain_into(&mut out, 1000);
+            queue.drain_into(&mut out, 1000).unwrap();
             std::thread::sleep(Duration::from_millis(1));
         }
         out
@@ -789,9 +802,9 @@ mod tests {
             });
         }
         let mut out = Vec::new();
-        queue.drain_into(&mut out, 2);
+        queue.drain_into(&mut out, 2).unwrap();
         assert_eq!(out.len(), 2);
-        queue.drain_into(&mut out, 2);
+        queue.drain_into(&mut out, 2).unwrap();
         assert_eq!(out.len(), 3);
         assert!(queue.is_empty());
         assert!(
@@ -882,7 +895,7 @@ mod tests {
         let _serial = crate::tests_serial();
         let pool = Pool::start(1, 10).unwrap();
         let queue = Arc::new(CompletionQueue::new().unwrap());
-        crate::greeting::inject_panics(1);
+        crate::diagnostics::inject_panics(1);
         let bad = pool
             .submit(greet("x"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
@@ -909,18 +922,20 @@ mod tests {
         }
         let mut out = Vec::new();
         let mut budget = 3;
-        let left = queue.drain_while(&mut out, 10, |c| {
-            let len = c.result.as_ref().map_or(0, String::len);
-            let fits = len <= budget;
-            if fits {
-                budget -= len;
-            }
-            fits
-        });
+        let left = queue
+            .drain_while(&mut out, 10, |c| {
+                let len = c.result.as_ref().map_or(0, String::len);
+                let fits = len <= budget;
+                if fits {
+                    budget -= len;
+                }
+                fits
+            })
+            .unwrap();
         assert_eq!(out.len(), 2, "1 + 2 bytes fit, 3 does not");
         assert_eq!(left, 2);
-        assert_eq!(queue.drain_while(&mut out, 1, |_| true), 1);
-        assert_eq!(queue.drain_while(&mut out, 10, |_| true), 0);
+        assert_eq!(queue.drain_while(&mut out, 1, |_| true).unwrap(), 1);
+        assert_eq!(queue.drain_while(&mut out, 10, |_| true).unwrap(), 0);
         assert_eq!(
             out.iter().map(|c| c.task_id).collect::<Vec<_>>(),
             [0, 1, 2, 3]
@@ -994,7 +1009,7 @@ mod tests {
             "one wake-up byte"
         );
         let mut out = Vec::new();
-        queue.drain_into(&mut out, 10);
+        queue.drain_into(&mut out, 10).unwrap();
         let ids: Vec<u64> = out.iter().map(|c| c.task_id).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
         queue.close();

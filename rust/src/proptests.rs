@@ -14,9 +14,10 @@ use crate::ffi::common::{greeter_status_clear, greeter_status_take_thread, greet
 use crate::ffi::greet::{greeter_greet, greeter_greet_into};
 use crate::ffi::guard::{GreeterStatus, GREETER_FAILED};
 use crate::ffi::types::{bytes_in, text_in};
-use crate::greeting::{greeting, greeting_into, validate_text};
+use crate::greeting::{greeting, greeting_into};
 use crate::pool::{Completion, CompletionQueue};
 use crate::tests_serial;
+use crate::texts::validate_text;
 
 /// The status greeter must give a name of these bytes: UTF-8 is checked before NUL.
 fn model_code(bytes: &[u8]) -> GreeterCode {
@@ -135,7 +136,7 @@ proptest! {
     #[test]
     fn greeting_into_agrees_with_greeting(name in any::<String>(), extra in 0usize..12, short in any::<prop::sample::Index>()) {
         let _serial = tests_serial();
-        let want = greeting(&name);
+        let want = greeting(&name).unwrap();
         // A buffer with room to spare: written exactly, the rest untouched.
         let mut buf = vec![0xa5u8; want.len() + extra];
         prop_assert_eq!(greeting_into(&name, &mut buf), want.len());
@@ -206,7 +207,7 @@ proptest! {
                 }
                 Op::Drain(max) => {
                     out.clear();
-                    queue.drain_into(&mut out, max);
+                    queue.drain_into(&mut out, max).unwrap();
                     let want: Vec<u64> = model.drain(..max.min(model.len())).collect();
                     let got: Vec<u64> = out.iter().map(|c| c.task_id).collect();
                     prop_assert_eq!(&got, &want);
@@ -220,7 +221,7 @@ proptest! {
             prop_assert_eq!(readable(fd), !model.is_empty());
         }
         out.clear();
-        queue.drain_into(&mut out, usize::MAX);
+        queue.drain_into(&mut out, usize::MAX).unwrap();
         prop_assert_eq!(out.len(), model.len());
         prop_assert!(!readable(fd));
         queue.close();
@@ -257,7 +258,7 @@ proptest! {
         while (seen.len() as u64) < total {
             prop_assert!(std::time::Instant::now() < deadline, "completions lost");
             out.clear();
-            queue.drain_into(&mut out, batch);
+            queue.drain_into(&mut out, batch).unwrap();
             for c in &out {
                 prop_assert!(seen.insert(c.task_id), "delivered twice: {}", c.task_id);
             }
@@ -269,7 +270,7 @@ proptest! {
             p.join().unwrap();
         }
         out.clear();
-        queue.drain_into(&mut out, usize::MAX);
+        queue.drain_into(&mut out, usize::MAX).unwrap();
         prop_assert!(out.is_empty());
         prop_assert!(!readable(queue.fd()), "readable with nothing waiting");
     }

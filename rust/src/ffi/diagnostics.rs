@@ -1,9 +1,10 @@
-//! Diagnostics for the tests of a binding: injected panics, a deliberately slow call, and a
-//! count of the worker pool's lock acquisitions. Not for production use.
+//! Diagnostics for the tests of a binding: injected panics and allocation failures, a
+//! deliberately slow call, and a count of the worker pool's lock acquisitions. Not for
+//! production use.
 
-use crate::diagnostics::{locks_taken, spin};
+use crate::diagnostics::{inject_panics, locks_taken, spin};
 use crate::ffi::guard::{guard, GreeterStatus};
-use crate::greeting::inject_panics;
+use crate::memory::inject_failures;
 
 /// Diagnostic: makes the next `count` greetings anywhere in the process (sync, async,
 /// tutorial-compatible) panic inside Rust, to exercise the panic paths in a release build.
@@ -12,6 +13,18 @@ use crate::greeting::inject_panics;
 pub extern "C" fn greeter_debug_inject_panics(count: u32) -> u32 {
     // SAFETY: a NULL status.
     unsafe { guard(std::ptr::null_mut(), || Ok(inject_panics(count))) }
+}
+
+/// Diagnostic: makes the next `count` results anywhere in the process (the text a function
+/// returns, sync, async or tutorial-compatible) fail to allocate as if the system were out of
+/// memory: the call fails with `GREETER_ERR_OUT_OF_MEMORY` (an asynchronous call's
+/// completion carries it; a tutorial-compatible call returns or calls back NULL), exactly as
+/// for an input whose result is too large for memory. Returns the number that was still
+/// armed. Not for production use.
+#[no_mangle]
+pub extern "C" fn greeter_debug_inject_out_of_memory(count: u32) -> u32 {
+    // SAFETY: a NULL status.
+    unsafe { guard(std::ptr::null_mut(), || Ok(inject_failures(count))) }
 }
 
 /// Diagnostic: busy-waits on the calling thread for `microseconds`; more than

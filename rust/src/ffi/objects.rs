@@ -149,7 +149,10 @@ pub unsafe extern "C" fn greeter_greeter_greet_many(
 /// Submits the greeting of each of `count` names by `greeter`'s template to the worker pool,
 /// to be delivered to `queue`, exactly as `greeter_greet_submit` does for the default async
 /// greeting (same arguments after `greeter`, same ids, completions and failures, plus
-/// `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). Each accepted task holds its own
+/// `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). A greeting too long for memory (many
+/// `{name}` times a long name) completes with `GREETER_ERR_OUT_OF_MEMORY`, or with
+/// `GREETER_ERR_INVALID_ARGUMENT` when it would exceed `PTRDIFF_MAX` bytes; the worker goes on
+/// serving. Each accepted task holds its own
 /// reference to the object: the caller may free its reference as soon as this returns.
 ///
 /// # Safety
@@ -379,7 +382,8 @@ mod tests {
             // SAFETY: the queue handle is live until freed below.
             unsafe { handle_in(queue, "queue") }
                 .unwrap()
-                .drain_into(&mut got, usize::MAX);
+                .drain_into(&mut got, usize::MAX)
+                .unwrap();
             std::thread::yield_now();
         }
         got.sort_by_key(|c| c.task_id);

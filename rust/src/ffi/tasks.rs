@@ -14,6 +14,7 @@ use crate::ffi::guard::{guard, GreeterStatus};
 use crate::ffi::types::{
     buffer_out, handle_free, handle_in, handle_out, slice_out, texts_in, value_out, Handle,
 };
+use crate::memory::{copy_text, vec};
 use crate::pool::{global, Completion, CompletionQueue, Job};
 
 /// A completion queue: completed tasks for one consumer (one event loop), with a file
@@ -46,7 +47,7 @@ impl Handle for GreeterCompletionQueue {
 /// [`value_out`].
 pub unsafe fn submit(
     names: *const c_char, lens: *const usize, count: usize, queue: *const GreeterCompletionQueue,
-    first: *mut u64, work: impl Fn(&str) -> String + Clone + Send + 'static,
+    first: *mut u64, work: impl Fn(&str) -> Result<String> + Clone + Send + 'static,
 ) -> Result<usize> {
     // SAFETY: forwarded from this function's contract.
     let queue = unsafe { handle_in(queue, "queue") }?;
@@ -55,11 +56,13 @@ pub unsafe fn submit(
     if texts.is_empty() {
         return Ok(0);
     }
-    let job = |text: &str| -> Job {
-        let (text, work) = (text.to_owned(), work.clone());
-        Box::new(move || Ok(work(&text)))
+    // A copy that cannot be allocated fails its own task, as a bad text does.
+    let job = |text: &str| -> Result<Job> {
+        let (text, work) = (copy_text(text, "a name")?, work.clone());
+        Ok(Box::new(move || work(&text)))
     };
-    let jobs = texts.into_iter().map(|t| t.map(job)).collect();
+    let mut jobs = vec(texts.len(), "the tasks")?;
+    jobs.extend(texts.into_iter().map(|t| t.and_then(job))); // fits: room made above
     let (first_id, accepted) = global::get()?.submit_many(jobs, &queue)?;
     // SAFETY: forwarded from this function's contract.
     unsafe { value_out(first, first_id) };
@@ -184,7 +187,8 @@ pub unsafe extern "C" fn greeter_queue_fd(
 /// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
 /// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
 /// completions still waiting. Returns 0 with `GREETER_OK` when none is waiting; 0 with
-/// `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity.
+/// `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity; 0
+/// with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the batch (nothing moved).
 ///
 /// # Safety
 /// `queue` is NULL or a live queue handle; `ids` and `codes` are NULL or writable for
@@ -220,7 +224,7 @@ unsafe fn drain(
         let queue = handle_in(queue, "queue")?;
         let ids = slice_out(ids, capacity, "ids")?;
         let codes = slice_out(codes, capacity, "codes")?;
-        let drained = drain_packed(&queue, ids, codes, buffer_out(text, text_len, "text")?);
+        let drained = drain_packed(&queue, ids, codes, buffer_out(text, text_len, "text")?)?;
         value_out(text_used, drained.text_used);
         value_out(remaining, drained.remaining);
         Ok(drained.moved)
@@ -259,8 +263,8 @@ struct Drained {
 /// Moves completions from `queue` into the flat arrays of `greeter_queue_drain`.
 fn drain_packed(
     queue: &CompletionQueue, ids: &mut [u64], codes: &mut [GreeterCode], text: &mut [u8],
-) -> Drained {
-    let mut batch = Vec::with_capacity(ids.len().min(1024));
+) -> Result<Drained> {
+    let mut batch = Vec::new();
     let mut used = 0usize;
     let mut first_needs = 0usize;
     let remaining = queue.drain_while(&mut batch, ids.len(), |c| {
@@ -274,7 +278,7 @@ fn drain_packed(
             }
             false
         }
-    });
+    })?;
     let mut at = 0;
     for (i, completion) in batch.iter().enumerate() {
         if i > 0 {
@@ -295,11 +299,11 @@ fn drain_packed(
         text[at..at + piece.len()].copy_from_slice(piece.as_bytes());
         at += piece.len();
     }
-    Drained {
+    Ok(Drained {
         moved: batch.len(),
         text_used: if batch.is_empty() { first_needs } else { at },
         remaining,
-    }
+    })
 }
 
 /// The length of a completion's text in `greeter_queue_drain`.

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};
 
+use crate::diagnostics::inject_panics;
 use crate::error::*;
 use crate::ffi::common::*;
 use crate::ffi::compat::*;
@@ -13,7 +14,6 @@ use crate::ffi::greet::*;
 use crate::ffi::guard::{panic_in_next_guard, GreeterStatus, ThreadStatus, GREETER_FAILED};
 use crate::ffi::objects::*;
 use crate::ffi::tasks::*;
-use crate::greeting::inject_panics;
 use crate::tests_serial;
 
 /// The functions declared in the generated public header.
@@ -237,6 +237,11 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 "greeter_debug_inject_panics",
                 ValueOnly,
                 Box::new(|_| greeter_debug_inject_panics(0) == 0),
+            ),
+            (
+                "greeter_debug_inject_out_of_memory",
+                ValueOnly,
+                Box::new(|_| greeter_debug_inject_out_of_memory(0) == 0),
             ),
             (
                 "greeter_debug_spin",

@@ -21,8 +21,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER};
-use crate::greeting::validate_text;
+use crate::memory::{reserved, vec};
 use crate::strings::{count_freed, count_handed_out};
+use crate::texts::validate_text;
 
 /// What every caller-provided region must be before it is borrowed as a slice: non-NULL, and
 /// no longer than a slice may be.
@@ -96,15 +97,14 @@ pub unsafe fn texts_in<'a>(
         .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the lengths overflow"))?;
     // SAFETY: forwarded from this function's contract (`total` bytes readable).
     let packed = unsafe { bytes_in(ptr, total, "names") }?;
+    let mut texts = vec(count, "the names")?;
     let mut at = 0;
-    Ok(lens
-        .iter()
-        .map(|&n| {
-            let text = &packed[at..at + n];
-            at += n;
-            validate_text(text, "name")
-        })
-        .collect())
+    texts.extend(lens.iter().map(|&n| {
+        let text = &packed[at..at + n];
+        at += n;
+        validate_text(text, "name")
+    })); // fits: room for `count` was made above
+    Ok(texts)
 }
 
 /// Borrows the caller's array of `count` elements at `ptr` for writing; NULL is accepted only
@@ -143,17 +143,23 @@ pub unsafe fn buffer_out<'a>(ptr: *mut c_char, len: usize, what: &str) -> Result
 /// NUL) goes to `len_out` when that is not NULL.
 ///
 /// `s` must not contain NUL: every producer validates its input, so a NUL here is a bug and
-/// panics (inside the guard).
+/// panics (inside the guard). Producers make `s` with room for the terminator
+/// ([`crate::memory::text`]), so nothing is reallocated; otherwise the terminator's room is
+/// asked for fallibly (`GREETER_ERR_OUT_OF_MEMORY`).
 ///
 /// # Safety
 /// `len_out` is NULL or valid for writes.
-pub unsafe fn string_out(s: String, len_out: *mut usize) -> *mut c_char {
+pub unsafe fn string_out(s: String, len_out: *mut usize) -> Result<*mut c_char> {
     let len = s.len();
-    let c = CString::new(s).expect("greeter never hands out a string containing NUL");
+    let mut bytes = s.into_bytes();
+    reserved(bytes.try_reserve_exact(1), "a string's terminator", len)?;
+    bytes.push(0); // fits: no reallocation
+    let c =
+        CString::from_vec_with_nul(bytes).expect("greeter never hands out a string containing NUL");
     count_handed_out();
     // SAFETY: forwarded from this function's contract.
     unsafe { value_out(len_out, len) };
-    c.into_raw()
+    Ok(c.into_raw())
 }
 
 /// The body of an export that maps a text to a new string (`greeter_greet`): `work` on the
@@ -162,10 +168,10 @@ pub unsafe fn string_out(s: String, len_out: *mut usize) -> *mut c_char {
 /// # Safety
 /// As for [`text_in`] and [`string_out`].
 pub unsafe fn map_text(
-    ptr: *const c_char, len: usize, len_out: *mut usize, work: impl FnOnce(&str) -> String,
+    ptr: *const c_char, len: usize, len_out: *mut usize, work: impl FnOnce(&str) -> Result<String>,
 ) -> Result<*mut c_char> {
     // SAFETY: forwarded from this function's contract.
-    Ok(unsafe { string_out(work(text_in(ptr, len, "name")?), len_out) })
+    unsafe { string_out(work(text_in(ptr, len, "name")?)?, len_out) }
 }
 
 /// Takes back a string made by [`string_out`] and frees it. NULL is accepted and ignored.
@@ -262,10 +268,11 @@ mod tests {
 
     #[test]
     fn strings_out_and_back_balance() {
+        let _serial = crate::tests_serial(); // the counter is process-wide
         let before = live();
         let mut len = 0;
         // SAFETY: `len` is writable.
-        let ptr = unsafe { string_out("héllo".to_owned(), &mut len) };
+        let ptr = unsafe { string_out("héllo".to_owned(), &mut len) }.unwrap();
         assert_eq!(len, 6);
         // SAFETY: `ptr` was just handed out and is valid for `len + 1` bytes.
         let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len + 1) };

@@ -1,0 +1,225 @@
+"""The low layer: loads greeter's native library and turns its failure convention into Python.
+
+This is the only module that imports the cffi extension; the layers above reach the library
+through the names it exports (``ffi``, ``lib``, ``short_lib``) and its helpers, and never
+return cdata to a user. The modules stack, each importing only those before it:
+
+- ``_core`` (this one): the library, statuses and exceptions, :func:`call`, :class:`Handle`;
+- ``_strings``: the conversions of text (pooled buffers, :class:`RustString`, the helpers a
+  new function calls);
+- ``_pool`` and ``_aio``: the worker pool, completion queues, :func:`_aio.async_function`;
+- ``_objects`` and ``_functions``: the public object types and functions, re-exported by
+  ``greeter``.
+
+The C API has one failure convention (``GreeterStatus *status`` last; on failure the export
+returns zero, NULL or nothing, and the status says why) and :func:`call` is its Python side: it
+calls an export with a status and raises the exception the status describes. The hot-path
+exports (``greeter_add_numbers``, ``greeter_greet_into``, ``greeter_greeter_greet_into``) report
+into the calling thread's status instead of a parameter, which cffi would charge for on every
+call: :func:`thread_error`. Statuses become exceptions in one place, :func:`status_error`,
+through the explicit table :data:`ERRORS`.
+
+Short calls (exports documented ``Short call:``, bounded and lock-free) are called through
+``short_lib``, the module that keeps the GIL (ffi_build.py), with inputs no larger than the
+bound stated where they are called; everything else, and any larger input, through ``lib``,
+which releases it. Both take the same arguments and follow the same conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Self, SupportsIndex
+
+from greeter._greeter_cffi import ffi, lib
+from greeter._greeter_cffi_short import lib as short_lib
+from greeter._version import __version__
+from greeter.errors import (
+    GreeterError,
+    GreeterOverflowError,
+    InteriorNulError,
+    InvalidArgumentError,
+    InvalidTemplateError,
+    InvalidUtf8Error,
+    NullPointerError,
+    OutOfMemoryError,
+    PoolShutDownError,
+    QueueFullError,
+    RustPanicError,
+)
+
+__all__ = [
+    "ERRORS",
+    "FAILED",
+    "LIBRARY_VERSION",
+    "NULL",
+    "Handle",
+    "call",
+    "code_error",
+    "encode",
+    "ffi",
+    "lib",
+    "new_status",
+    "short_lib",
+    "status_error",
+    "thread_error",
+]
+
+# --- the version handshake ------------------------------------------------------------------
+
+LIBRARY_VERSION: str = ffi.string(lib.greeter_version()).decode("ascii")
+if __version__ != LIBRARY_VERSION:
+    raise ImportError(
+        f"greeter {__version__} found native library version {LIBRARY_VERSION} at "
+        f"{Path(__file__).with_name('libgreeter.so')}: the build is mixed; reinstall greeter"
+    )
+
+# --- errors: the one failure convention -------------------------------------------------------
+
+ERRORS: dict[int, type[GreeterError]] = {
+    lib.GREETER_ERR_NULL_POINTER: NullPointerError,
+    lib.GREETER_ERR_INVALID_UTF8: InvalidUtf8Error,
+    lib.GREETER_ERR_INTERIOR_NUL: InteriorNulError,
+    lib.GREETER_ERR_OVERFLOW: GreeterOverflowError,
+    lib.GREETER_ERR_PANIC: RustPanicError,
+    lib.GREETER_ERR_SHUT_DOWN: PoolShutDownError,
+    lib.GREETER_ERR_QUEUE_FULL: QueueFullError,
+    lib.GREETER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
+    lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
+    lib.GREETER_ERR_OUT_OF_MEMORY: OutOfMemoryError,
+}
+
+NULL = ffi.NULL
+FAILED: int = lib.GREETER_FAILED
+
+
+def code_error(code: int, message: Any) -> GreeterError:
+    """The exception for a status code and its message (a C string, possibly NULL, or str)."""
+    if isinstance(message, str):
+        text = message
+    elif message:
+        text = ffi.string(message).decode("utf-8", "replace")
+    else:
+        text = f"error code {code}"
+    return ERRORS.get(code, GreeterError)(code, text)
+
+
+def status_error(status: Any) -> GreeterError:
+    """The exception ``status`` describes; its message is freed and the status cleared."""
+    error = code_error(status.code, status.message)
+    lib.greeter_status_clear(status)
+    return error
+
+
+# Statuses are pooled: a call takes one and gives it back, so a call made while another is in
+# Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
+# list.pop and list.append are atomic under the GIL.
+_statuses: list[Any] = []
+_take_status = _statuses.pop
+_give_status = _statuses.append
+
+
+def new_status() -> Any:
+    """A status of its own, for a caller that keeps one (a completion queue)."""
+    return ffi.new("GreeterStatus *")
+
+
+def call(export: Callable[..., Any], *args: Any) -> Any:
+    """``export(*args, status)``: its result, or the exception its status describes.
+
+    On failure an export returns zero, NULL or nothing: only then is the status read, since
+    reading a cdata field costs more than the comparison.
+    """
+    try:
+        status = _take_status()
+    except IndexError:
+        status = new_status()
+    result = export(*args, status)
+    if not result and status.code:
+        error = status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def thread_error() -> GreeterError:
+    """The exception for a hot-path export that returned ``GREETER_FAILED``: its status is the
+    calling thread's, taken at once (before another greeter call on this thread can fail)."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = new_status()
+    lib.greeter_status_take_thread(status)
+    error = status_error(status)  # code 0 ("error code 0") only if a nested call took it
+    _give_status(status)
+    return error
+
+
+_str_encode = str.encode
+
+
+def encode(name: str) -> bytes:
+    """UTF-8 bytes of ``name``; TypeError for a non-str, UnicodeEncodeError for surrogates."""
+    try:
+        return _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+
+
+# --- handles: what Python owns that Rust handed out ---------------------------------------------
+
+_gc = ffi.gc
+
+
+class Handle:
+    """The base of every Python object that owns one pointer Rust handed out (a string, an
+    object, a completion queue) and frees it through the matching ``greeter_*_free`` export.
+
+    ``close()`` (or leaving a ``with`` block) gives the pointer up, idempotently; an object
+    never closed gives it up when collected. A subclass reads :attr:`_ptr` into a local before
+    using it and raises :meth:`_closed_error` when it is None. Copying or pickling raises
+    TypeError unless the subclass says how (``__reduce_ex__``).
+    """
+
+    # How the pointer is freed exactly once and never while a call uses it, without a lock:
+    # ``_ptr`` is the only reference this object keeps to a cdata made by ffi.gc, whose
+    # destructor (the free export) runs when that cdata's last reference goes. close() drops
+    # ours; a call running on another thread holds its own reference (its local, or an
+    # argument of the export it is in), so a concurrent close() defers the free until that
+    # call is done: never a use after free.
+    __slots__ = ("__weakref__", "_ptr")
+
+    _ptr: Any
+    # The ValueError message for a use after close(), and the TypeError one for a copy.
+    _closed_message: ClassVar[str] = "closed handle"
+    _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
+
+    def _own(self, ptr: Any, free: Callable[[Any], None]) -> None:
+        """Takes ownership of ``ptr``, which ``free`` releases."""
+        self._ptr = _gc(ptr, free)
+
+    def _closed_error(self) -> ValueError:
+        return ValueError(self._closed_message)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Gives the pointer up: freed now, or when a call using it on another thread
+        returns. Idempotent; never waits."""
+        self._ptr = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        # copy.copy, copy.deepcopy and pickle all come here. A copy sharing the pointer would
+        # keep it alive past close(); one owning a second would need an allocation Rust never
+        # made. A subclass that can make a new value (Greeter: from its template) says so.
+        raise TypeError(self._copy_message)
