@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import sysconfig
 from pathlib import Path
 
 DIST = "greeter-cffi"
@@ -44,6 +45,13 @@ if sys.platform != "linux":
     )
 if sys.version_info < (3, 11):  # noqa: UP036 (setup.py may be run by any python3)
     _stop(f"needs CPython 3.11 or later, not {platform.python_version()}")
+
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    _stop(
+        "free-threaded CPython is not supported yet: greeter is built for CPython's limited API "
+        "(abi3), which a free-threaded build cannot load, and its Python side has not been "
+        "made and tested safe without the GIL (see README, Platforms); nothing was built"
+    )
 
 import tomllib  # noqa: E402 (3.11+: after the version check, which must work on any Python)
 from importlib import metadata  # noqa: E402
@@ -108,6 +116,10 @@ __version__ = "{version}"
 # GREETER_ZIG_GLIBC=2.17: link everything against that glibc with zig (module docstring).
 ZIG_GLIBC = os.environ.get("GREETER_ZIG_GLIBC", "")
 RUST_TRIPLE = f"{platform.machine()}-unknown-linux-gnu"
+# Flags of an interpreter's own build that zig's linker refuses, dropped when zig links: Debian's
+# PyPy links extensions with -Bsymbolic-functions, which changes nothing for a module whose one
+# export is its init function.
+ZIG_REFUSES = frozenset(["-Wl,-Bsymbolic-functions"])
 CDYLIB = (
     TARGET_DIR / f"{RUST_TRIPLE}" / "release" / "libgreeter.so"
     if ZIG_GLIBC
@@ -231,7 +243,8 @@ class BuildRustThenCffi(build_ext):
             # Whatever compiler the interpreter was built with, zig replaces it (same flags).
             zig = zig_cc()
             for name in ["compiler", "compiler_so", "linker_so"]:
-                setattr(self.compiler, name, zig + list(getattr(self.compiler, name))[1:])
+                flags = [f for f in getattr(self.compiler, name)[1:] if f not in ZIG_REFUSES]
+                setattr(self.compiler, name, zig + flags)
         for ext in self.extensions:
             # Link against the cdylib this build just made (and ships), whatever the mode.
             ext.library_dirs = [str(CDYLIB.parent), *ext.library_dirs]

@@ -287,7 +287,10 @@ def _in_main_interpreter() -> bool:
     is_main = getattr(_thread, "_is_main_interpreter", None)  # CPython 3.12 and later
     if is_main is not None:
         return bool(is_main())
-    interpreters = importlib.import_module("_xxsubinterpreters")  # CPython 3.11
+    try:
+        interpreters = importlib.import_module("_xxsubinterpreters")  # CPython 3.11
+    except ModuleNotFoundError:
+        return True  # an interpreter without sub-interpreters (PyPy): this one is the only one
     return bool(interpreters.get_current() == interpreters.get_main())
 
 

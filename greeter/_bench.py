@@ -299,7 +299,7 @@ def measure(cases: list[Case], ns: dict[str, Any], rounds: int, slice_s: float) 
     """Times every case, interleaved: each round runs every case once, in a rotating order."""
     timers = [timeit.Timer(c.stmt, globals=ns) for c in cases]
     for case, timer in zip(cases, timers, strict=True):
-        timer.timeit(max(1, 1000 // case.per))  # warm up (and check the statement runs)
+        timer.timeit(max(1, WARMUP_CALLS // case.per))  # warm up (and check the statement runs)
         case.loops = _calibrate(timer, slice_s)
     for r in range(rounds):
         order = list(range(len(cases)))
@@ -445,6 +445,11 @@ def measure_stalls(repeats: int, n: int = STALL_COMPLETIONS) -> tuple[Stall, Sta
 # --- report -------------------------------------------------------------------------------------
 
 
+# Calls of each case before it is calibrated and timed. PyPy's JIT compiles a loop after about a
+# thousand iterations and keeps optimising it after that: a million calls reach its steady state.
+WARMUP_CALLS = 1_000_000 if sys.implementation.name == "pypy" else 1_000
+
+
 def machine_facts() -> list[str]:
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -454,8 +459,9 @@ def machine_facts() -> list[str]:
                 break
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
-        f"CPython {platform.python_version()} ({sys.implementation.cache_tag}), "
-        f"cffi {cffi.__version__}, greeter {greeter.__version__}",
+        f"{platform.python_implementation()} {platform.python_version()} "
+        f"({sys.implementation.cache_tag}), cffi {cffi.__version__}, greeter {greeter.__version__}",
+        f"warm-up: {WARMUP_CALLS:,} calls of each case before it is timed",
         f"{platform.system()} {platform.release()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs ({model}), load average {load}",
     ]

@@ -151,6 +151,7 @@ class Lib:
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
     GREETER_ERR_INVALID_TEMPLATE: Final = 9
     GREETER_ERR_OUT_OF_MEMORY: Final = 10
+    GREETER_BINDING_INT_ONLY: Final[int]
     @staticmethod
     def greeter_string_free(ptr: CData, /) -> None: ...
     @staticmethod

@@ -288,6 +288,23 @@ def test_setup_py_stops_at_once_on_another_os() -> None:
     )
 
 
+def test_setup_py_stops_at_once_on_a_free_threaded_cpython() -> None:
+    prelude = (
+        "import sysconfig\n"
+        "real = sysconfig.get_config_var\n"
+        "sysconfig.get_config_var = lambda name: 1 if name == 'Py_GIL_DISABLED' else real(name)"
+    )
+    done = _run_setup_py(prelude, "build")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "greeter-cffi: free-threaded CPython is not supported yet: greeter is built for "
+        "CPython's limited API (abi3), which a free-threaded build cannot load, and its Python "
+        "side has not been made and tested safe without the GIL (see README, Platforms); "
+        "nothing was built\n"
+    )
+
+
 def test_setup_py_names_the_missing_build_requirements_in_one_line() -> None:
     prelude = (
         "import importlib.metadata as m\n"
