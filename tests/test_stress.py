@@ -255,7 +255,7 @@ class TestBackpressure:
             with pytest.raises(greeter.QueueFullError):
                 submit(b"still full")
             blocked.unblock()
-            got: dict[int, str | None] = {}
+            got: dict[int, bytes | None] = {}
             deadline = time.monotonic() + 30
             while len(got) < 64 and time.monotonic() < deadline:
                 for task_id, value, error in queue.drain():
@@ -263,7 +263,8 @@ class TestBackpressure:
                     assert task_id not in got
                     got[task_id] = value
                 time.sleep(0.001)
-            assert got == {task_id: f"Async Hello, q{i}!" for i, task_id in enumerate(ids)}
+            want = {task_id: f"Async Hello, q{i}!".encode() for i, task_id in enumerate(ids)}
+            assert got == want
         finally:
             queue.close()
 
