@@ -2,8 +2,8 @@
 
 The helpers a new function calls (README, "Adding a function"): :func:`text` for a text export
 (``name, name_len, out_len, status -> char *``) returning ``str``, :func:`owned` for the same
-export returning a :class:`RustString`, and :func:`pack` for a batch of names. Greetings that
-fit a pooled buffer are written into it (:func:`take_buffer`).
+export returning a :class:`RustString`, and :func:`greet_in_pieces` for a batch of names.
+Greetings that fit a pooled buffer are written into it (:func:`take_buffer`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from greeter.errors import InteriorNulError
 
 __all__ = [
     "BUFFER_LEN",
+    "PIECE_BYTES",
+    "PIECE_NAMES",
     "RustString",
     "give_buffer",
+    "greet_in_pieces",
     "live_strings",
     "new_buffer",
     "new_uncleared",
-    "nul_in_names",
     "owned",
-    "pack",
     "take_buffer",
     "text",
     "unpack",
@@ -142,27 +143,133 @@ take_buffer = _buffers.pop
 give_buffer = _buffers.append
 
 
-def pack(names: Iterable[str]) -> tuple[list[str], bytes]:
-    """The names as a list, and their UTF-8 joined by NUL: what a batch export takes."""
+# A batch crosses the boundary in pieces, so that each step holding the GIL (join, encode,
+# decode, split) stays short while the Rust call between them releases it: a piece is at most
+# PIECE_NAMES names and greetings of at most about PIECE_BYTES bytes (measured in characters:
+# up to 4 bytes each in UTF-8), unless one name alone takes more. A batch within both limits is
+# one piece, passed on exactly as it came.
+PIECE_NAMES = 4096
+PIECE_BYTES = 1 << 20
+
+_join = "\0".join
+
+
+def greet_in_pieces(
+    names: Iterable[str],
+    greet_packed: Callable[[bytes, int], list[str]],
+    greeting_extra: int,
+    name_copies: int,
+) -> list[str]:
+    """The greetings of ``names``: ``greet_packed(data, count)`` (the greetings of ``count``
+    names given as their UTF-8 joined by NUL, as a batch export takes them) called on each
+    piece in turn. A greeting is ``greeting_extra`` bytes plus ``name_copies`` copies of its
+    name.
+
+    Errors are those of one call on the whole batch: TypeError for a non-str item (or a
+    str/bytes given as ``names``), else UnicodeEncodeError for the first name holding a lone
+    surrogate, else the first piece's error from Rust, with InteriorNulError naming its name's
+    index in ``names``. The names are all joined and encoded before Rust sees any of them.
+    """
     if isinstance(names, (str, bytes, bytearray)):
         raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
     items = names if type(names) is list else list(names)
+    count = len(items)
+    if not count:
+        return []
+    per_name = greeting_extra + 1  # with its separator
+    if count <= PIECE_NAMES:  # one piece, unless the names are long
+        try:
+            text = _join(items)
+        except TypeError:
+            raise _not_str(items) from None
+        size = count * per_name + name_copies * len(text)
+        if size <= PIECE_BYTES:
+            return _greet_piece(greet_packed, _encoded(text, items), items, 0, count)
+        take = max(1, count * PIECE_BYTES // size)  # as many names as fit, by their mean
+    else:
+        take = max(1, min(PIECE_NAMES, PIECE_BYTES // per_name))
+    packed, ends = _joined_pieces(items, take, per_name, name_copies)
+    start = 0
+    for i, stop in enumerate(ends):  # replaced one by one: each joined text goes at once
+        packed[i] = _encoded(packed[i], items[start:stop])
+        start = stop
+    greetings: list[str] = []
+    start = 0
+    for data, stop in zip(packed, ends, strict=True):
+        greetings += _greet_piece(greet_packed, data, items, start, stop)
+        start = stop
+    return greetings
+
+
+def _joined_pieces(
+    items: list[str], take: int, per_name: int, name_copies: int
+) -> tuple[list[Any], list[int]]:
+    """``items`` cut into pieces, the first of ``take`` names or fewer, each joined by NUL; and
+    where each piece ends. A greeting takes ``per_name`` bytes (with its separator) and
+    ``name_copies`` copies of its name."""
+    count = len(items)
+    texts: list[Any] = []
+    ends: list[int] = []
+    start = 0
+    while start < count:
+        stop = min(start + take, count)
+        piece = items[start:stop]
+        try:
+            text = _join(piece)
+        except TypeError:
+            raise _not_str(items) from None
+        size = (stop - start) * per_name + name_copies * len(text)
+        if size > PIECE_BYTES and stop - start > 1:
+            # Longer names than the last piece's: as many as fit.
+            stop = start + _names_within(piece, per_name, name_copies)
+            text = _join(items[start:stop])
+            size = PIECE_BYTES
+        texts.append(text)
+        ends.append(stop)
+        # The next piece's count, from this one's bytes per name.
+        take = max(1, min(PIECE_NAMES, (stop - start) * PIECE_BYTES // size))
+        start = stop
+    return texts, ends
+
+
+def _encoded(text: str, items: list[str]) -> bytes:
+    """``text``, the ``items`` joined, in UTF-8; an error names the first bad item itself."""
     try:
-        return items, "\0".join(items).encode()
-    except TypeError:
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
-        raise
+        return text.encode()
     except UnicodeEncodeError:
         for item in items:
-            item.encode()  # raises the error for the first bad name itself
+            item.encode()
         raise
 
 
-def nul_in_names(error: InteriorNulError, items: list[str]) -> InteriorNulError:
-    """Rust knows that a packed name held NUL; this says which one."""
-    i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
-    return InteriorNulError(
-        error.code, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
-    )
+def _greet_piece(
+    greet_packed: Callable[[bytes, int], list[str]],
+    data: bytes,
+    items: list[str],
+    start: int,
+    stop: int,
+) -> list[str]:
+    """``greet_packed`` on the packed ``items[start:stop]``; a NUL names its name's index."""
+    try:
+        return greet_packed(data, stop - start)
+    except InteriorNulError as error:
+        i = next(i for i in range(start, stop) if "\0" in items[i])
+        raise InteriorNulError(
+            error.code, f"names[{i}] contains a NUL character at offset {items[i].index(chr(0))}"
+        ) from None
+
+
+def _names_within(piece: list[str], per_name: int, name_copies: int) -> int:
+    """How many of ``piece``'s first names fit in ``PIECE_BYTES`` of greetings (at least one)."""
+    size = 0
+    for n, item in enumerate(piece):
+        size += per_name + name_copies * len(item)
+        if size > PIECE_BYTES:
+            return max(n, 1)
+    return len(piece)
+
+
+def _not_str(items: list[Any]) -> TypeError:
+    """The TypeError for the first item of a batch that is not str."""
+    i, item = next((i, item) for i, item in enumerate(items) if not isinstance(item, str))
+    return TypeError(f"names[{i}] must be str, not {type(item).__name__}")
