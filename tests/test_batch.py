@@ -220,14 +220,14 @@ def test_long_names_make_more_pieces_each_within_the_byte_bound(template: str | 
     batch, one = batch_and_one(template)
     copies = len(one("x")) - len(one(""))
     for size in (PIECE_BYTES // (64 * copies), PIECE_BYTES // (8 * copies)):
-        names = ["x" * size] * 40
-        result, calls = rust_batch_calls(batch, names)
-        greetings = sum(len(greeting) + 1 for greeting in result)
-        assert result == [one(names[0])] * len(names)
-        # At most PIECE_BYTES of greetings a piece unless one name takes more; no piece of
-        # one name while two fit.
-        assert calls >= min(len(names), math.ceil(greetings / PIECE_BYTES))
-        assert calls <= 2 * math.ceil(greetings / PIECE_BYTES)
+        for names in (["x" * size] * 40, ["s", "x" * size] * 20):
+            result, calls = rust_batch_calls(batch, names)
+            greetings = sum(len(greeting) + 1 for greeting in result)
+            assert result == [one(name) for name in names]
+            # At most PIECE_BYTES of greetings a piece unless one name takes more; no piece
+            # of one name while two fit.
+            assert calls >= min(len(names), math.ceil(greetings / PIECE_BYTES))
+            assert calls <= 2 * math.ceil(greetings / PIECE_BYTES)
 
 
 def later_piece_batch(bad: Any) -> tuple[list[Any], int]:
