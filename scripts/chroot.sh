@@ -46,6 +46,10 @@ create() {
     echo "chroot: debootstrap is missing (apt-get update && apt-get install debootstrap)" >&2
     exit 1
   }
+  # An interrupted debootstrap is removed first: never anything but a directory of its own.
+  case $(realpath -m "$root") in
+  / | /bin | /usr | /etc | /home | /root | /tmp | /work) echo "chroot: refusing ROOT $root" >&2 && exit 2 ;;
+  esac
   rm -rf "$root"
   mkdir -p "$root"
   local mirror
