@@ -15,13 +15,13 @@ from typing import Any
 from greeter._aio import async_function
 from greeter._core import FAILED, call, lib, short_lib, thread_error
 from greeter._strings import (
-    RustString,
+    BUFFER_LEN,
     give_buffer,
     live_strings,
     new_buffer,
     new_uncleared,
     nul_in_names,
-    owned,
+    owned_function,
     pack,
     take_buffer,
     unpack,
@@ -49,7 +49,6 @@ _give_buffer = give_buffer
 _new_buffer = new_buffer
 _unpack = unpack
 _new_uncleared = new_uncleared
-_FAILED = FAILED
 
 
 def _not_an_integer(a: Any, b: Any) -> TypeError:
@@ -80,9 +79,7 @@ def add_numbers(a: int, b: int) -> int:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
     except TypeError:
         raise _not_an_integer(a, b) from None
-    # GREETER_FAILED written out: a constant costs ~30 instructions a call less than a global
-    # lookup (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
-    if total != -9223372036854775807:
+    if total != FAILED:
         return total
     raise thread_error()
 
@@ -105,15 +102,13 @@ def greet(name: str) -> str:
     except IndexError:
         pair = _new_buffer()
     buf, view = pair
-    # 256 is BUFFER_LEN written out: a constant costs ~50 instructions a call less than two
-    # global lookups (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
-    n: int = _greet_into_pooled(data, len(data), buf, 256)
-    if 0 <= n <= 256:
+    n: int = _greet_into_pooled(data, len(data), buf, BUFFER_LEN)
+    if 0 <= n <= BUFFER_LEN:
         result: str = view[:n].decode()
         _give_buffer(pair)
         return result
     _give_buffer(pair)
-    if n == _FAILED:
+    if n == FAILED:
         raise thread_error()
     # Longer than the pooled buffer: a buffer of the size Rust asked for.
     out = _new_uncleared("char[]", n)
@@ -123,9 +118,11 @@ def greet(name: str) -> str:
     return long
 
 
-def greeting(name: str) -> RustString:
-    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
-    return owned(lib.greeter_greet, name)
+greeting = owned_function(
+    lib.greeter_greet,
+    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated.""",
+    name="greeting",
+)
 
 
 _greet_many = lib.greeter_greet_many

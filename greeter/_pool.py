@@ -8,7 +8,17 @@ from collections.abc import Callable
 from itertools import repeat as _repeat
 from typing import Any
 
-from greeter._core import Handle, call, code_error, ffi, lib, new_status, status_error
+from greeter._core import (
+    RELEASE_AT_CLOSE,
+    Handle,
+    call,
+    code_error,
+    ffi,
+    lib,
+    new_status,
+    status_error,
+    uses_pointer,
+)
 from greeter._strings import new_uncleared, unpack
 from greeter.errors import GreeterError, PoolShutDownError
 
@@ -85,6 +95,7 @@ class CompletionQueue(Handle):
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
 
+    @uses_pointer
     def submit(
         self, submit: Callable[..., int], bound: tuple[Any, ...], names: list[bytes]
     ) -> tuple[int, int]:
@@ -105,6 +116,7 @@ class CompletionQueue(Handle):
         first_id: int = first[0]
         return first_id, n
 
+    @uses_pointer
     def drain(self, limit: int = _DRAIN_BATCH) -> list[Completion]:
         """Up to ``limit`` waiting completions, oldest first, as ``(task_id, value, error)``.
         The descriptor stays readable while more are waiting."""
@@ -146,3 +158,5 @@ class CompletionQueue(Handle):
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             ffi.gc(ptr, None)  # detaches greeter_queue_free from the cdata
+            if RELEASE_AT_CLOSE:
+                self._owner.clear()
