@@ -144,7 +144,7 @@ class Greeter(Handle):
         handle = self._ptr
         if handle is None:
             raise self._closed_error()
-        try:  # greet()'s hot path, with the handle as first argument
+        try:  # greet()'s hot path (text() written out, as there), with the handle first
             data = _str_encode(name)
         except TypeError:
             raise TypeError(f"name must be str, not {type(name).__name__}") from None

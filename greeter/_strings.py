@@ -1,9 +1,11 @@
 """Text across the boundary: names in, greetings out, and the strings Rust hands out.
 
 The helpers a new function calls (README, "Adding a function"): :func:`text` for a text export
-(``name, name_len, out_len, status -> char *``) returning ``str``, :func:`owned_function` for
-the function of such an export returning a :class:`RustString`, and :func:`pack` for a batch of
-names. Greetings that fit a pooled buffer are written into it (:func:`take_buffer`).
+writing into the caller's buffer (``name, name_len, out, out_len -> int64_t``, Rust's
+``map_text_into``), :func:`owned_function` for the function of an export handing out a new
+string (``name, name_len, out_len, status -> char *``, Rust's ``map_text``) as a
+:class:`RustString`, and :func:`pack` for a batch of names. Texts that fit a pooled buffer are
+written into it (:func:`take_buffer`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from greeter._core import (
+    FAILED,
     NULL,
     RELEASE_AT_CLOSE,
     Handle,
-    call,
-    encode,
     ffi,
     give_status,
     lib,
     new_status,
     status_error,
     take_status,
+    thread_error,
     uses_pointer,
 )
 from greeter.errors import InteriorNulError
@@ -111,18 +113,19 @@ class RustString(Handle):
             self._release()
 
 
-def _function_name(export: Callable[..., Any], prefix: str = "greeter_", suffix: str = "") -> str:
-    name: str = getattr(export, "__name__", "function")
-    return name.removeprefix(prefix).removesuffix(suffix)
+def _function_name(export: Callable[..., Any]) -> str:
+    """An export's name without ``greeter_``."""
+    name: str = getattr(export, "__name__", "export")
+    return name.removeprefix("greeter_")
 
 
 def owned_function(
-    export: Callable[..., Any], doc: str, name: str | None = None
+    export: Callable[..., Any], doc: str, function_name: str | None = None
 ) -> Callable[[str], RustString]:
     """The Python function of a text export that hands out a new string (``name, name_len,
     out_len, status -> char *``, made by Rust's ``map_text``): it takes a ``str`` and returns
-    the string as a :class:`RustString` that owns it. ``name`` defaults to the export's name
-    without ``greeter_``.
+    the string as a :class:`RustString` that owns it. ``function_name`` defaults to the
+    export's name without ``greeter_``.
 
     Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
     the export's status describes when it fails.
@@ -130,11 +133,11 @@ def owned_function(
     # The names the call uses, bound to the closure: reading one costs less than a global.
     str_encode, new_string, gc, free, null = _str_encode, _new_object, _gc, _string_free, NULL
 
-    def owned(text: str) -> RustString:
+    def owned(name: str) -> RustString:
         try:
-            data = str_encode(text)
+            data = str_encode(name)
         except TypeError:
-            raise TypeError(f"name must be str, not {type(text).__name__}") from None
+            raise TypeError(f"name must be str, not {type(name).__name__}") from None
         try:
             status = take_status()
         except IndexError:
@@ -157,19 +160,9 @@ def owned_function(
             string._ptr = gc(ptr, free)
         return string
 
-    owned.__name__ = owned.__qualname__ = name or _function_name(export)
+    owned.__name__ = owned.__qualname__ = function_name or _function_name(export)
     owned.__doc__ = doc
     return owned
-
-
-def text(export: Callable[..., Any], name: str) -> str:
-    """A text export that hands out a new string (``name, name_len, out_len, status ->
-    char *``) called on ``name``: its string as ``str``, freed at once."""
-    data = encode(name)
-    ptr = call(export, data, len(data), NULL)
-    result: str = _string(ptr).decode()
-    _string_free(ptr)
-    return result
 
 
 def live_strings() -> int:
@@ -195,6 +188,44 @@ def new_buffer() -> tuple[Any, Any]:
 _buffers: list[tuple[Any, Any]] = [new_buffer() for _ in range(4)]
 take_buffer = _buffers.pop
 give_buffer = _buffers.append
+
+
+def text(export: Callable[..., int], name: str) -> str:
+    """A text export of the shape ``name, name_len, out, out_len -> int64_t`` (made by Rust's
+    ``map_text_into``; a failure is ``GREETER_FAILED`` and the calling thread's status) called
+    on ``name``: the text it writes, as ``str``.
+
+    The text is written into a pooled buffer when it fits (one call into Rust, nothing
+    allocated), else the export is called again with a buffer of the length it returned.
+    Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
+    the export's failure describes.
+    """
+    try:
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    try:
+        pair = take_buffer()
+    except IndexError:
+        pair = new_buffer()
+    buf, view = pair
+    n = export(data, len(data), buf, BUFFER_LEN)
+    if 0 <= n <= BUFFER_LEN:
+        result: str = view[:n].decode()
+        give_buffer(pair)
+        return result
+    give_buffer(pair)
+    if n == FAILED:
+        raise thread_error()
+    # Longer than the pooled buffer: a buffer of the length the export asked for.
+    out = new_uncleared("char[]", n)
+    written = export(data, len(data), out, n)
+    if written == FAILED:
+        raise thread_error()
+    if written != n:
+        raise RuntimeError(f"{_function_name(export)} asked for {n} bytes, then wrote {written}")
+    long: str = unpack(out, n).decode()
+    return long
 
 
 def pack(names: Iterable[str]) -> tuple[list[str], bytes]:

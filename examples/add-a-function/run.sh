@@ -32,7 +32,7 @@ grep -q "greeter_shout_submit(" include/greeter.h
 
 say "typing stub regenerated; the new functions type-check"
 "$work/venv/bin/python" scripts/gen_stub.py
-grep -q "def greeter_shout(" greeter/_greeter_cffi.pyi
+grep -q "def greeter_shout_into(" greeter/_greeter_cffi.pyi
 if "$PYTHON" -m mypy --version >/dev/null 2>&1; then
   "$PYTHON" -m mypy --strict greeter tests/test_shout.py
 fi

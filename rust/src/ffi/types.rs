@@ -8,7 +8,8 @@
 //! | caller's buffer out: `char *p, size_t len` | `&mut [u8]` | [`buffer_out`] |
 //! | caller's array out: `T *p, size_t count` | `&mut [T]` | [`slice_out`] |
 //! | owned string out: `char *`, freed by `greeter_string_free` | `String` | [`string_out`], [`string_free`] |
-//! | text in, new string out (the usual text function) | `fn(&str) -> String` | [`map_text`] |
+//! | text in, new string out | `fn(&str) -> String` | [`map_text`] |
+//! | text in, text into the caller's buffer (the usual text function) | `fn(&str) -> String` | [`map_text_into`] |
 //! | scalar out: `T *` (NULL: not wanted) | `T` | [`value_out`] |
 //! | opaque reference-counted handle: `GreeterX *` | `Arc<X>` | [`handle_out`], [`handle_in`], [`handle_free`] |
 //!
@@ -168,6 +169,28 @@ pub unsafe fn map_text(
     Ok(unsafe { string_out(work(text_in(ptr, len, "name")?), len_out) })
 }
 
+/// The body of an export that maps a text into the caller's buffer (`greeter_greet_into`'s
+/// shape, for any `work`): `work` on the borrowed text at `ptr`; its result is written to `out`
+/// when it fits, and its length in bytes is returned either way. A caller whose buffer was too
+/// short calls again with one that long, and `work` runs again.
+///
+/// # Safety
+/// As for [`text_in`] and [`buffer_out`].
+pub unsafe fn map_text_into(
+    ptr: *const c_char, len: usize, out: *mut c_char, out_len: usize,
+    work: impl FnOnce(&str) -> String,
+) -> Result<i64> {
+    // SAFETY: forwarded from this function's contract.
+    let out = unsafe { buffer_out(out, out_len, "out")? };
+    // SAFETY: forwarded from this function's contract.
+    let result = work(unsafe { text_in(ptr, len, "name")? });
+    if let Some(room) = out.get_mut(..result.len()) {
+        room.copy_from_slice(result.as_bytes());
+    }
+    // A String is at most isize::MAX bytes long.
+    Ok(result.len() as i64)
+}
+
 /// Takes back a string made by [`string_out`] and frees it. NULL is accepted and ignored.
 ///
 /// # Safety
@@ -276,6 +299,36 @@ mod tests {
             string_free(std::ptr::null_mut());
         }
         assert_eq!(live(), before);
+    }
+
+    #[test]
+    fn map_text_into_writes_what_fits_and_always_gives_the_length() {
+        let upper = |s: &str| s.to_uppercase();
+        let mut buf = [0u8; 8];
+        // SAFETY: every pointer is valid for the stated length, or NULL with length 0.
+        unsafe {
+            let n = map_text_into(b"abc".as_ptr().cast(), 3, buf.as_mut_ptr().cast(), 8, upper);
+            assert_eq!((n, &buf[..3]), (Ok(3), &b"ABC"[..]));
+            let long = "straße".as_bytes();
+            let n = map_text_into(long.as_ptr().cast(), 7, buf.as_mut_ptr().cast(), 3, upper);
+            assert_eq!(
+                (n, &buf[..3]),
+                (Ok(7), &b"ABC"[..]),
+                "too long: nothing written"
+            );
+            let n = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 0, upper);
+            assert_eq!(n, Ok(7));
+            let null = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 4, upper);
+            assert_eq!(null.unwrap_err().code, GREETER_ERR_NULL_POINTER);
+            let bad = map_text_into(
+                b"\xff".as_ptr().cast(),
+                1,
+                buf.as_mut_ptr().cast(),
+                8,
+                upper,
+            );
+            assert_eq!(bad.unwrap_err().code, GREETER_ERR_INVALID_UTF8);
+        }
     }
 
     #[test]
