@@ -3,6 +3,12 @@
 # The tests import the *installed* package, so `make test` installs it into $(VENV) first.
 
 VENV ?= .venv
+# The interpreter the venv is made with, and the extras it gets: `make manylinux PYTHON=pypy3
+# VENV=.venv-pypy VENV_EXTRAS=test` builds the PyPy wheel (pp311) the same way as the CPython
+# one (cp311-abi3); the dev extra's linters are for CPython (under PyPy, mypy's parser would
+# be compiled from source).
+PYTHON ?= python3
+VENV_EXTRAS ?= dev
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -20,18 +26,19 @@ help:
 	@echo "make fmt     ruff format + cargo fmt"
 	@echo "make test    install the package into $(VENV) and run pytest against it"
 	@echo "make check   every gate: lint, mypy, rust fmt/clippy/tests, drift, tests"
-	@echo "make bench   python -m greeter bench"
+	@echo "make bench   python benchmarks/bench.py (against the installed package)"
 	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
 	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
+	@echo "               (PyPy's: make manylinux PYTHON=pypy3 VENV=.venv-pypy VENV_EXTRAS=test)"
 	@echo "make sdist   dist/*.tar.gz, checked"
 	@echo "make docs    the API reference, build/docs/index.html (Sphinx, warnings are errors)"
 	@echo "make examples  build and run examples/ (Python, ctypes, C)"
 	@echo "make ci      .ci/run, exactly as CI runs it"
 
 $(VENV)/.installed-dev: pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet '.[dev]'
+	$(PY) -m pip install --quiet '.[$(VENV_EXTRAS)]'
 	touch $@
 
 venv: $(VENV)/.installed-dev
@@ -50,7 +57,7 @@ fmt: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict greeter tests examples
+	$(BIN)/mypy --strict greeter tests examples benchmarks
 
 rust-check:
 	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
@@ -67,10 +74,10 @@ test: venv
 check: lint rust-check fresh test
 
 bench: test
-	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
+	$(PY) benchmarks/bench.py  # the script's directory, not ./, goes on sys.path: the installed greeter
 
 wheel: venv
-	rm -rf build dist/$(DIST)-*.whl  # a stale build/lib would leak removed modules into the wheel
+	rm -f dist/$(DIST)-*.whl
 	$(PY) -m pip wheel . -w dist --no-deps --quiet
 	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*.whl
 	$(BIN)/auditwheel show dist/$(DIST)-*.whl
@@ -82,7 +89,7 @@ manylinux: venv
 	$(PY) -m pip install --quiet '.[manylinux]'
 	rm -rf build dist/raw dist/$(DIST)-*.whl
 	GREETER_ZIG_GLIBC=$(GLIBC) $(PY) -m pip wheel . -w dist/raw --no-deps --no-build-isolation --quiet
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/auditwheel repair --plat $(MANYLINUX) -w dist dist/raw/$(DIST)-*.whl
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(MANYLINUX) -w dist dist/raw/$(DIST)-*.whl
 	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*$(MANYLINUX)*.whl --plat $(MANYLINUX)
 	$(BIN)/auditwheel show dist/$(DIST)-*$(MANYLINUX)*.whl
 

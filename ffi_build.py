@@ -20,8 +20,13 @@ shipped next to them in the package and found through an ``$ORIGIN`` rpath. One 
 Rust state (live-string counter, worker pool) then serves both modules and ctypes users of
 ``greeter.library_path()``; linking the staticlib instead would give each its own copy.
 
-cffi compiles the modules against CPython's limited API (``*.abi3.so``), which is what lets
-setup.py tag the wheel ``cp311-abi3``. The linker strips them unless ``GREETER_STRIP=0``.
+On CPython, cffi compiles the modules against the limited API (``*.abi3.so``), which is what
+lets setup.py tag the wheel ``cp311-abi3``; on PyPy they are plain cffi modules for that PyPy
+(a ``pp311`` wheel), without the CPython-only speed-ups (:data:`CPYTHON_SPEEDUPS`).
+The linker strips them unless ``GREETER_STRIP=0``.
+
+:func:`header_items` and :func:`header_functions` are the project's one reader of the headers
+(what they declare and document): the build, and the tests that ask, go through them.
 
     python ffi_build.py                  # build both modules in place (setup.py is the usual way)
     python ffi_build.py --emit-short F   # write the short-call module's C source to F, checked
@@ -34,6 +39,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import cffi
 
@@ -58,45 +64,58 @@ BUILD_OPTIONS: dict[str, list[str]] = {
     ],
 }
 
-# Python's rule for integer arguments (operator.index) for every int32_t parameter. cffi
-# converts a non-int through __int__ (so Fraction(7, 2) became 3 and an object with only
-# __index__ was refused); this keeps cffi's own conversion for int (and its subclasses: bool)
-# and sends anything else through PyNumber_Index first, which refuses floats, Fraction,
-# Decimal and __int__-only objects with TypeError. An int costs one type-flag test more, where
-# the same check written in Python cost add_numbers ~360 instructions (callgrind).
+# --- the one build-time choice: CPython's speed-ups, or cffi's plain modules -------------------
+# cffi generates different C for CPython (wrappers that convert each argument with C helpers and
+# release the GIL with Python.h's macros) and for PyPy (plain C functions that its JIT calls
+# directly, converting the arguments itself). Two speed-ups below rewrite CPython's wrappers:
+# the int32_t argument rule (INTEGER_ARGUMENTS) and the short-call module that keeps the GIL
+# (SHORT_CALL_PREAMBLE). Elsewhere neither is compiled: both modules are cffi's ordinary ones and
+# greeter applies the same rules in Python (greeter._functions reads GREETER_BINDING_INT_ONLY).
+CPYTHON_SPEEDUPS = sys.implementation.name == "cpython"
+
+# Declared in both modules: 1 when the extension's int32_t arguments take int (and its
+# subclasses, bool among them) only, refusing anything else with TypeError before any
+# __int__ or __index__ runs; 0 when cffi converts them its own way (which calls __int__).
+BINDING_CDEF = "#define GREETER_BINDING_INT_ONLY ...\n"
+
+# CPython: int32_t arguments take int only. cffi's own conversion calls __int__ (Fraction(7, 2)
+# became 3); this keeps it for int and refuses anything else with a bare TypeError, before any
+# Python code of the argument's runs, so that greeter's wrapper applies Python's rule for
+# integers (operator.index) itself, calling __index__ once and naming the argument (an int
+# costs one type-flag test more; the same test written in Python cost add_numbers ~360
+# instructions by callgrind).
 INTEGER_ARGUMENTS = """\
-/* greeter: int32_t arguments follow operator.index (ffi_build.py). */
+/* greeter: int32_t arguments take int only (ffi_build.py). */
 #ifndef _cffi_to_c_i32
 #error "greeter: cffi no longer defines _cffi_to_c_i32 as a macro; see ffi_build.py"
 #endif
 static int greeter_cffi_to_c_i32(PyObject *o) { return _cffi_to_c_i32(o); }
-static int greeter_index_to_c_i32(PyObject *o)
+static int greeter_int_to_c_i32(PyObject *o)
 {
-    PyObject *index;
-    int value;
     if (PyLong_Check(o))
         return greeter_cffi_to_c_i32(o);
-    index = PyNumber_Index(o);
-    if (index == NULL)
-        return -1;
-    value = greeter_cffi_to_c_i32(index);
-    Py_DECREF(index);
-    return value;
+    PyErr_SetString(PyExc_TypeError, "an int is required");
+    return -1;
 }
 #undef _cffi_to_c_i32
-#define _cffi_to_c_i32 greeter_index_to_c_i32
+#define _cffi_to_c_i32 greeter_int_to_c_i32
+#define GREETER_BINDING_INT_ONLY 1
 """
+# Elsewhere: cffi's own conversion, untouched.
+PLAIN_INTEGER_ARGUMENTS = "#define GREETER_BINDING_INT_ONLY 0\n"
+BINDING_SOURCE = '#include "greeter.h"\n' + (
+    INTEGER_ARGUMENTS if CPYTHON_SPEEDUPS else PLAIN_INTEGER_ARGUMENTS
+)
 
 ffibuilder = cffi.FFI()
-ffibuilder.cdef(CDEF_HEADER.read_text(encoding="utf-8"))
-ffibuilder.set_source(
-    "greeter._greeter_cffi", '#include "greeter.h"\n' + INTEGER_ARGUMENTS, **BUILD_OPTIONS
-)
+ffibuilder.cdef(CDEF_HEADER.read_text(encoding="utf-8") + BINDING_CDEF)
+ffibuilder.set_source("greeter._greeter_cffi", BINDING_SOURCE, **BUILD_OPTIONS)
 
 # --- the short-call module ----------------------------------------------------------------
 
 SHORT_CALL_MODULE = "greeter._greeter_cffi_short"
-SHORT_CALL_MARKER = "// Short call:"
+# The line of a doc comment that marks a short call (in either header, comment markers aside).
+SHORT_CALL_MARKER = "Short call:"
 
 # Inserted by cffi after its own prelude (which includes Python.h and defines the errno
 # helpers) and before the wrappers, so the wrappers below it see these definitions. cffi
@@ -105,13 +124,14 @@ SHORT_CALL_MARKER = "// Short call:"
 #     _cffi_save_errno();  Py_END_ALLOW_THREADS
 # Emptying them keeps the GIL (and skips cffi's errno bookkeeping, which only ffi.errno reads;
 # greeter never does). On a free-threaded CPython (Py_GIL_DISABLED) there is no GIL to keep:
-# nothing is redefined and the module behaves exactly like the other one. The same holds on
-# PyPy, whose calls bypass these wrappers.
+# nothing is redefined and the module behaves exactly like the other one. It is compiled for
+# CPython only (CPYTHON_SPEEDUPS): PyPy's calls bypass such wrappers, and there the module is
+# cffi's ordinary one.
 SHORT_CALL_PREAMBLE = """\
 #include "greeter.h"
 
 /* greeter: the short-call preamble (ffi_build.py). */
-#if !defined(PYPY_VERSION) && !defined(Py_GIL_DISABLED)
+#if !defined(Py_GIL_DISABLED)
 #if !defined(Py_BEGIN_ALLOW_THREADS) || !defined(Py_END_ALLOW_THREADS)
 #error "greeter: Python.h no longer defines Py_BEGIN/END_ALLOW_THREADS as macros; see ffi_build.py"
 #endif
@@ -149,23 +169,75 @@ class ShortCallError(Exception):
     """The short-call set or cffi's generated C is not what the short-call module relies on."""
 
 
-def short_call_declarations(cdef_text: str) -> dict[str, str]:
-    """``{name: C declaration}`` of every function whose doc comment has the marker line.
+# --- reading the headers ------------------------------------------------------------------
+# The one reader of include/*.h (and of the installed copy of greeter.h): the build, the stub's
+# drift test and every test that asks what the header declares or documents call it.
 
-    cbindgen writes each item as its ``//`` doc lines followed by the declaration, items
-    separated by blank lines; that is the only layout relied on here.
-    """
+FUNCTION = re.compile(r"(?!typedef\b)[\w\s*]+?\b(\w+)\s*\((.*)\)\s*;", re.DOTALL)
+
+
+class HeaderItem(NamedTuple):
+    """One item cbindgen wrote: its doc comment's lines (markers removed) and its code. (A
+    NamedTuple, not a dataclass: cffi runs this file without registering it as a module.)"""
+
+    doc: tuple[str, ...]
+    code: str
+
+    @property
+    def function(self) -> str | None:
+        """The name, when the item declares a function."""
+        match = FUNCTION.fullmatch(self.code)
+        return match.group(1) if match else None
+
+    @property
+    def doc_text(self) -> str:
+        """The doc comment as one line of text (whatever its line breaks)."""
+        return " ".join(" ".join(self.doc).split())
+
+
+def header_items(text: str) -> list[HeaderItem]:
+    """The items of a cbindgen header, in order: each is its doc comment (``//`` lines, or a
+    ``/** ... */`` block) followed by its code, and items are separated by blank lines; that
+    is the only layout relied on. Preprocessor lines and ``extern "C"`` braces are no code."""
+    items = []
+    for block in re.split(r"\n\s*\n", text):
+        doc: list[str] = []
+        code: list[str] = []
+        in_comment = False
+        for line in block.splitlines():
+            stripped = line.strip()
+            if in_comment or stripped.startswith("/*"):
+                in_comment = not stripped.endswith("*/")
+                text_part = stripped.removeprefix("/**").removeprefix("/*").removesuffix("*/")
+                doc.append(text_part.strip().removeprefix("*").strip())
+            elif stripped.startswith("//"):
+                doc.append(stripped.removeprefix("//").strip())
+            elif stripped and not stripped.startswith("#") and stripped not in HEADER_BRACES:
+                code.append(stripped)
+        items.append(HeaderItem(tuple(line for line in doc if line), " ".join(code)))
+    return items
+
+
+HEADER_BRACES = {'extern "C" {', "}"}
+
+
+def header_functions(header: Path) -> dict[str, HeaderItem]:
+    """``{name: item}`` of every function the header declares."""
+    items = header_items(header.read_text(encoding="utf-8"))
+    return {item.function: item for item in items if item.function is not None}
+
+
+def short_call_declarations(cdef_text: str) -> dict[str, str]:
+    """``{name: C declaration}`` of every function whose doc comment has the marker line."""
     found: dict[str, str] = {}
-    for block in re.split(r"\n\s*\n", cdef_text):
-        lines = block.strip().splitlines()
-        if not any(line.startswith(SHORT_CALL_MARKER) for line in lines):
+    for item in header_items(cdef_text):
+        if not any(line.startswith(SHORT_CALL_MARKER) for line in item.doc):
             continue
-        code = " ".join(line.strip() for line in lines if not line.lstrip().startswith("//"))
-        match = re.fullmatch(r"[\w\s*]+?\b(\w+)\s*\((.*)\)\s*;", code, re.DOTALL)
+        match = FUNCTION.fullmatch(item.code)
         if match is None:
             raise ShortCallError(
                 f"{SHORT_CALL_MARKER!r} marks something that is not a function declaration: "
-                f"{code or block.strip()!r}"
+                f"{item.code or item.doc_text!r}"
             )
         name, params = match.groups()
         if "(*" in params:
@@ -173,7 +245,7 @@ def short_call_declarations(cdef_text: str) -> dict[str, str]:
                 f"{name} is marked {SHORT_CALL_MARKER!r} but takes a function pointer: a call "
                 "that can call back into Python must release the GIL"
             )
-        found[name] = code
+        found[name] = item.code
     if not found:
         raise ShortCallError(f"no declaration in the cdef header is marked {SHORT_CALL_MARKER!r}")
     return found
@@ -257,6 +329,9 @@ def short_call_builder(check: bool = True) -> cffi.FFI:
     short = cffi.FFI()
     short.include(ffibuilder)  # the types (and so the cdata) are the other module's
     short.cdef("\n".join(declarations.values()))
+    if not CPYTHON_SPEEDUPS:
+        short.set_source(SHORT_CALL_MODULE, BINDING_SOURCE, **BUILD_OPTIONS)
+        return short
     short.set_source(SHORT_CALL_MODULE, SHORT_CALL_PREAMBLE + INTEGER_ARGUMENTS, **BUILD_OPTIONS)
     if check:
         with tempfile.TemporaryDirectory(prefix="greeter-ffi-build-") as tmp:

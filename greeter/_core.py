@@ -44,6 +44,7 @@ from greeter.errors import (
     InvalidTemplateError,
     InvalidUtf8Error,
     NullPointerError,
+    OutOfMemoryError,
     PoolShutDownError,
     QueueFullError,
     RustPanicError,
@@ -93,6 +94,7 @@ ERRORS: dict[int, type[GreeterError]] = {
     lib.GREETER_ERR_QUEUE_FULL: QueueFullError,
     lib.GREETER_ERR_INVALID_ARGUMENT: InvalidArgumentError,
     lib.GREETER_ERR_INVALID_TEMPLATE: InvalidTemplateError,
+    lib.GREETER_ERR_OUT_OF_MEMORY: OutOfMemoryError,
 }
 
 NULL = ffi.NULL

@@ -9,7 +9,7 @@ one line: ``name_async = async_function(lib.greeter_name_submit)``.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from greeter._aio import async_function
@@ -41,7 +41,6 @@ __all__ = [
 # The hot paths: functions and constants bound to module globals (a `lib.f` lookup per call
 # costs ~20 ns), no helper call on success, one comparison to tell success from failure.
 
-_add = short_lib.greeter_add_numbers
 _index = operator.index
 _str_encode = str.encode
 _take_buffer = take_buffer
@@ -51,17 +50,46 @@ _unpack = unpack
 _new_uncleared = new_uncleared
 
 
-def _not_an_integer(a: Any, b: Any) -> TypeError:
-    """The TypeError for the add_numbers argument that ``operator.index`` refuses."""
-    for name, value in (("a", a), ("b", b)):
-        try:
-            _index(value)
-        except TypeError:
-            return TypeError(
-                f"add_numbers() argument '{name}' must be an integer (int or an object with "
-                f"__index__), not {type(value).__name__}"
-            )
-    return TypeError("add_numbers() arguments must be integers")
+def _add_ints(a: int, b: int) -> int:
+    """``greeter_add_numbers`` for int arguments only, refusing anything else with TypeError
+    before any of its code runs: the rule the CPython extension applies in C (ffi_build.py).
+    cffi's own conversion, used elsewhere (PyPy), would call ``__int__``."""
+    if isinstance(a, int) and isinstance(b, int):
+        total: int = _add_plain(a, b)
+        return total
+    raise TypeError("an int is required")
+
+
+_add_plain = short_lib.greeter_add_numbers
+# The build chose: CPython's extension refuses non-int arguments itself; elsewhere this does.
+_add: Callable[[int, int], int] = _add_plain if lib.GREETER_BINDING_INT_ONLY else _add_ints
+
+
+def _argument_index(name: str, value: Any) -> int:
+    """``operator.index(value)`` (``__index__`` called once), or the TypeError naming the
+    argument, chained from the error ``__index__`` raised. Other exceptions propagate."""
+    try:
+        index: int = _index(value)
+    except TypeError as error:
+        raise TypeError(
+            f"add_numbers() argument '{name}' must be an integer (int or an object with "
+            f"__index__), not {type(value).__name__}"
+        ) from error
+    return index
+
+
+def _add_indexed(a: Any, b: Any) -> int:
+    """add_numbers' cold path, for arguments the extension refused: Python's rule for
+    integers applied to each, in order, then the call again."""
+    x = _argument_index("a", a)
+    y = _argument_index("b", b)
+    try:
+        total: int = _add(x, y)
+    except OverflowError:
+        raise OverflowError(f"add_numbers arguments must fit in i32, got {x} and {y}") from None
+    if total != FAILED:
+        return total
+    raise thread_error()
 
 
 def add_numbers(a: int, b: int) -> int:
@@ -69,16 +97,17 @@ def add_numbers(a: int, b: int) -> int:
 
     Arguments follow Python's rule for integers (``operator.index``): ``int``, ``bool`` and
     objects with ``__index__`` are accepted; a float, Fraction, Decimal or other object with
-    only ``__int__`` raises TypeError naming the argument. Raises OverflowError for an
-    argument outside i32 and GreeterOverflowError (an OverflowError) for a sum outside i32.
+    only ``__int__`` raises TypeError naming the argument (chained from the error
+    ``__index__`` raised, if it did; ``__index__`` runs once). Raises OverflowError naming the
+    values for an argument outside i32 and GreeterOverflowError (an OverflowError) for a sum
+    outside i32.
     """
     try:
-        # The extension converts through operator.index (ffi_build.py): no check here.
         total: int = _add(a, b)
-    except OverflowError:
-        raise OverflowError(f"add_numbers arguments must fit in i32, got {a} and {b}") from None
-    except TypeError:
-        raise _not_an_integer(a, b) from None
+    except (TypeError, OverflowError):
+        # Not both int (refused before any of their code ran, so each __index__ is called
+        # once from here), or outside i32: the cold path reports which argument and why.
+        return _add_indexed(a, b)
     if total != FAILED:
         return total
     raise thread_error()

@@ -135,6 +135,9 @@ class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
     GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
+    GREETER_DEBUG_SHAPE_BYTES: Final = 1
+    GREETER_DEBUG_SHAPE_INTEGER: Final = 2
+    GREETER_DEBUG_SHAPE_GREETER: Final = 3
     GREETER_FAILED: Final = -9223372036854775807
     GREETER_GREETING_EXTRA_BYTES: Final = 8
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
@@ -150,6 +153,8 @@ class Lib:
     GREETER_ERR_QUEUE_FULL: Final = 7
     GREETER_ERR_INVALID_ARGUMENT: Final = 8
     GREETER_ERR_INVALID_TEMPLATE: Final = 9
+    GREETER_ERR_OUT_OF_MEMORY: Final = 10
+    GREETER_BINDING_INT_ONLY: Final[int]
     @staticmethod
     def greeter_string_free(ptr: CData, /) -> None: ...
     @staticmethod
@@ -171,9 +176,22 @@ class Lib:
     @staticmethod
     def greeter_debug_inject_panics(count: int, /) -> int: ...
     @staticmethod
+    def greeter_debug_inject_out_of_memory(count: int, /) -> int: ...
+    @staticmethod
     def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
     def greeter_debug_locks_taken() -> int: ...
+    @staticmethod
+    def greeter_debug_shapes_submit(
+        shape: int,
+        names: CData | bytes,
+        lens: CData,
+        count: int,
+        queue: CData,
+        first: CData,
+        status: CData,
+        /,
+    ) -> int: ...
     @staticmethod
     def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
@@ -266,10 +284,11 @@ class Lib:
         queue: CData,
         ids: CData,
         codes: CData,
+        lens: CData,
         capacity: int,
-        text: CData,
-        text_len: int,
-        text_used: CData,
+        data: CData,
+        data_len: int,
+        data_used: CData,
         remaining: CData,
         status: CData,
         /,

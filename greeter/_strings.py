@@ -53,7 +53,7 @@ _string_free = lib.greeter_string_free
 
 
 class RustString(Handle):
-    """A string allocated by Rust and owned by this object until :meth:`close`.
+    """A string allocated by Rust and owned by this object until ``close()``.
 
     ``close()`` (or leaving a ``with`` block) frees it with ``greeter_string_free`` exactly
     once, at once (or, when a read is running on another thread, as soon as it ends); closing

@@ -2,8 +2,8 @@
 
 Every failure reported by the Rust library is a :class:`GreeterError` carrying the library's
 error ``code``. Each subclass also derives from the built-in exception a Python user would
-expect for that failure (``ValueError``, ``OverflowError``, ``RuntimeError``), so existing
-``except`` clauses keep working.
+expect for that failure (``ValueError``, ``OverflowError``, ``MemoryError``,
+``RuntimeError``), so existing ``except`` clauses keep working.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ class InvalidArgumentError(GreeterError, ValueError):
     """An argument is outside its documented range."""
 
 
+class OutOfMemoryError(GreeterError, MemoryError):
+    """A result (or a copy of an argument) needs more memory than the system gives: the input
+    is too large for this call. The process and the worker pool go on."""
+
+
 class InvalidTemplateError(GreeterError, ValueError):
     """A :class:`~greeter.Greeter` template was refused; the message names the problem and
     its character offset (an index into the template ``str``)."""
@@ -65,6 +70,7 @@ __all__ = [
     "InvalidTemplateError",
     "InvalidUtf8Error",
     "NullPointerError",
+    "OutOfMemoryError",
     "PoolShutDownError",
     "QueueFullError",
     "RustPanicError",

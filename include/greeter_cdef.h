@@ -7,6 +7,19 @@
 // The longest `greeter_debug_spin` busy-waits, in microseconds (one second).
 #define GREETER_DEBUG_SPIN_MAX_MICROS 1000000
 
+// `greeter_debug_shapes_submit`: each result is the text's UTF-8 bytes in reverse order
+// (bytes, not text in general).
+#define GREETER_DEBUG_SHAPE_BYTES 1
+
+// `greeter_debug_shapes_submit`: each result is the text's length in bytes, negated, as an
+// `int64_t`.
+#define GREETER_DEBUG_SHAPE_INTEGER 2
+
+// `greeter_debug_shapes_submit`: each result is a new greeter object whose template is the
+// text (a refused template is the task's error); the caller owns the handle a drain hands
+// out and drops it with `greeter_greeter_free`.
+#define GREETER_DEBUG_SHAPE_GREETER 3
+
 // What an `int64_t` export returns on failure (`-INT64_MAX`, spelled as a literal so that
 // cffi's `cdef` reads it): a value none of their results can take. For a hot-path export (no
 // status parameter) the failure's status is then the calling thread's; take it with
@@ -106,6 +119,10 @@ typedef struct GreeterStatus {
 // over 64 KiB. The message names the problem and its character offset.
 #define GREETER_ERR_INVALID_TEMPLATE 9
 
+// A result, or a copy of an argument, needs more memory than the system gives: the input is
+// too large. The process goes on; the message names what could not be allocated.
+#define GREETER_ERR_OUT_OF_MEMORY 10
+
 // Frees a string greeter handed out (the same function as the tutorial-compatible
 // `free_string`). NULL is accepted and ignored.
 //
@@ -146,8 +163,8 @@ int32_t add_numbers(int32_t a, int32_t b);
 // `free_string`.
 //
 // `name` is a NUL-terminated UTF-8 string, borrowed for the call. Returns NULL, instead of the
-// tutorial's silent "Unknown", when `name` is NULL or not valid UTF-8 (or if Rust panicked);
-// `greeter_greet` says why.
+// tutorial's silent "Unknown", when `name` is NULL or not valid UTF-8, when the greeting does
+// not fit in memory, or if Rust panicked; `greeter_greet` says why.
 //
 // # Safety
 // `name` is NULL or a valid NUL-terminated string.
@@ -170,12 +187,13 @@ void free_string(char *ptr);
 // The callback runs exactly once, on one of three threads:
 //
 // - a greeter worker thread, once the task has run: with the greeting, or with NULL if
-//   making it panicked;
+//   making it panicked or it did not fit in memory (the worker goes on serving);
 // - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
 //   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
 //   caller's thread, and the main Python interpreter's exit on the main thread);
 // - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
-//   valid UTF-8, or the pool is shut down or its queue is full.
+//   valid UTF-8, its copy does not fit in memory, or the pool is shut down or its queue is
+//   full.
 //
 // In a `fork()` child, tasks submitted before the fork never call back (they belong to the
 // parent's pool). A NULL `callback` makes this a no-op.
@@ -194,6 +212,14 @@ void async_greet(const char *name, void (*callback)(char*));
 // Returns the number that was still armed. Not for production use.
 uint32_t greeter_debug_inject_panics(uint32_t count);
 
+// Diagnostic: makes the next `count` results anywhere in the process (the text a function
+// returns, sync, async or tutorial-compatible) fail to allocate as if the system were out of
+// memory: the call fails with `GREETER_ERR_OUT_OF_MEMORY` (an asynchronous call's
+// completion carries it; a tutorial-compatible call returns or calls back NULL), exactly as
+// for an input whose result is too large for memory. Returns the number that was still
+// armed. Not for production use.
+uint32_t greeter_debug_inject_out_of_memory(uint32_t count);
+
 // Diagnostic: busy-waits on the calling thread for `microseconds`; more than
 // `GREETER_DEBUG_SPIN_MAX_MICROS` is refused with `GREETER_ERR_INVALID_ARGUMENT`. A
 // deliberately slow call, for tests that watch whether a binding lets its other threads run
@@ -211,6 +237,24 @@ void greeter_debug_spin(uint32_t microseconds, struct GreeterStatus *status);
 // call to show that the call took none. Not for production use.
 uint64_t greeter_debug_locks_taken(void);
 
+// Diagnostic: submits a task for each of `count` packed texts, as `greeter_greet_submit` does
+// (same arguments after `shape`, same ids, completions and failures), whose result has the
+// shape `shape` names: `GREETER_DEBUG_SHAPE_BYTES`, `GREETER_DEBUG_SHAPE_INTEGER` or
+// `GREETER_DEBUG_SHAPE_GREETER` (another value fails with `GREETER_ERR_INVALID_ARGUMENT`). For
+// a binding's tests of asynchronous results that are not text: how it reads each shape back,
+// and that cancellation, closing and exiting release what a result owns. Not for production
+// use.
+//
+// # Safety
+// As for `greeter_greet_submit`.
+size_t greeter_debug_shapes_submit(uint32_t shape,
+                                   const char *names,
+                                   const size_t *lens,
+                                   size_t count,
+                                   const struct GreeterCompletionQueue *queue,
+                                   uint64_t *first,
+                                   struct GreeterStatus *status);
+
 // Returns `a + b`. On i32 overflow returns `GREETER_FAILED` and the calling thread's status
 // (`greeter_status_take_thread`) holds `GREETER_ERR_OVERFLOW`.
 //
@@ -226,7 +270,8 @@ int64_t greeter_add_numbers(int32_t a, int32_t b);
 // `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
 // borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
 // `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
-// (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
+// (length over `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in
+// memory) or `GREETER_ERR_PANIC`.
 //
 // # Safety
 // `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
@@ -292,12 +337,15 @@ size_t greeter_greet_many(const char *names,
 // The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
 // `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
 // them, or fewer when the pool's queue has room for fewer (submit the rest later), and
-// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`. Every accepted id gets exactly one completion. A name that is not valid
-// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
-// at once. On failure returns 0 and sets `status`: `GREETER_ERR_QUEUE_FULL` (none fits:
-// retry after some complete), `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`,
-// `GREETER_ERR_INVALID_ARGUMENT` (the lengths add up to more than `PTRDIFF_MAX`) or
-// `GREETER_ERR_PANIC`. `count` 0 returns 0 with `GREETER_OK`.
+// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`.
+// Every accepted id gets exactly one completion. A name that is not valid UTF-8 or holds a
+// NUL byte, or whose copy cannot be allocated, still takes its id: its error completion is
+// delivered to `queue` at once. A greeting that does not fit in memory completes with
+// `GREETER_ERR_OUT_OF_MEMORY`; the worker goes on serving. On failure returns 0 and sets
+// `status`: `GREETER_ERR_QUEUE_FULL` (none fits: retry after some complete),
+// `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_ARGUMENT` (the
+// lengths add up to more than `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (no room for the
+// batch's tasks) or `GREETER_ERR_PANIC`. `count` 0 returns 0 with `GREETER_OK`.
 //
 // # Safety
 // `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is
@@ -388,7 +436,10 @@ size_t greeter_greeter_greet_many(const struct GreeterGreeter *greeter,
 // Submits the greeting of each of `count` names by `greeter`'s template to the worker pool,
 // to be delivered to `queue`, exactly as `greeter_greet_submit` does for the default async
 // greeting (same arguments after `greeter`, same ids, completions and failures, plus
-// `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). Each accepted task holds its own
+// `GREETER_ERR_NULL_POINTER` for a NULL `greeter`). A greeting too long for memory (many
+// `{name}` times a long name) completes with `GREETER_ERR_OUT_OF_MEMORY`, or with
+// `GREETER_ERR_INVALID_ARGUMENT` when it would exceed `PTRDIFF_MAX` bytes; the worker goes on
+// serving. Each accepted task holds its own
 // reference to the object: the caller may free its reference as soon as this returns.
 //
 // # Safety
@@ -465,26 +516,31 @@ int32_t greeter_queue_fd(const struct GreeterCompletionQueue *queue, struct Gree
 // caller and nothing needs releasing.
 //
 // For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
-// its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
-// the job's text on success or the error message (NUL bytes escaped as `\0`) on failure, is
-// written to `text`: the texts of the completions moved, joined by single NUL bytes, no
-// terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
-// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
-// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
-// completions still waiting. Returns 0 with `GREETER_OK` when none is waiting; 0 with
-// `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity.
+// its task id, `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`) and `lens[i]`
+// the length of its bytes, which are written to `data` back to back, `*data_used` bytes in
+// all. On success the bytes are the task's result, in the shape of the function that was
+// submitted (its `_submit` export says which: UTF-8 text, bytes, an `int64_t` in native byte
+// order, a new object's handle as a pointer-sized integer in native byte order, which the
+// caller then owns); on failure they are the error message (UTF-8). A completion whose bytes
+// do not fit in what is left of `data_len` stays queued, and so do those after it; when not
+// even the first fits, 0 is returned and `*data_used` is the room it needs. `*remaining` is
+// set to the number of completions still waiting. Returns 0 with `GREETER_OK` when none is
+// waiting; 0 with `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes`/`lens`
+// with a capacity; 0 with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the
+// batch (nothing moved).
 //
 // # Safety
-// `queue` is NULL or a live queue handle; `ids` and `codes` are NULL or writable for
-// `capacity` elements; `text` is NULL or writable for `text_len` bytes; none overlaps another;
-// `text_used`, `remaining` and `status` are NULL or valid for writes.
+// `queue` is NULL or a live queue handle; `ids`, `codes` and `lens` are NULL or writable for
+// `capacity` elements; `data` is NULL or writable for `data_len` bytes; none overlaps
+// another; `data_used`, `remaining` and `status` are NULL or valid for writes.
 size_t greeter_queue_drain(const struct GreeterCompletionQueue *queue,
                            uint64_t *ids,
                            GreeterCode *codes,
+                           size_t *lens,
                            size_t capacity,
-                           char *text,
-                           size_t text_len,
-                           size_t *text_used,
+                           char *data,
+                           size_t data_len,
+                           size_t *data_used,
                            size_t *remaining,
                            struct GreeterStatus *status);
 

@@ -5,11 +5,12 @@
     python scripts/check_dist.py sdist DIST/greeter_cffi-*.tar.gz
 
 wheel: tagged cp311-abi3 for this platform (or, with --plat, carrying that platform tag, as
-auditwheel repair writes it); holds exactly greeter's tracked modules and package-data
-(pyproject.toml) plus the compiled cffi extensions (greeter/*.abi3.so, at least
-_greeter_cffi), libgreeter.so, include/greeter.h and the license; every extension finds
-libgreeter.so through RUNPATH $ORIGIN alone; all libraries are stripped (pyelftools, which
-auditwheel brings into the dev extra).
+auditwheel repair writes it), or under PyPy with PyPy's own tag (pp311-pypy311_pp80); holds
+exactly greeter's tracked modules and package-data (pyproject.toml) plus the compiled cffi
+extensions (greeter/*.abi3.so, or PyPy's suffix; at least _greeter_cffi), libgreeter.so,
+include/greeter.h and the license; every extension finds libgreeter.so through RUNPATH
+$ORIGIN alone; all libraries are stripped (pyelftools, which auditwheel brings into the dev
+extra).
 
 sdist: holds every file git tracks (but .ci/ and .gitignore), nothing else beyond what
 setuptools generates (PKG-INFO, setup.cfg, *.egg-info/), and so no rust/target/, no binary.
@@ -35,14 +36,22 @@ from elftools.elf.elffile import ELFFile
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_IN_SDIST = (".ci/", ".gitignore")
+if sys.implementation.name == "cpython":
+    # One wheel for every CPython >= 3.11: the extensions use the limited API only.
+    INTERPRETER_TAG, EXT_SUFFIX = "cp311-abi3", ".abi3.so"
+else:
+    # PyPy: a wheel for this PyPy's ABI (pp311-pypy311_pp80), with its extension suffix.
+    soabi: str = sysconfig.get_config_var("SOABI")
+    INTERPRETER_TAG = f"pp{sys.version_info[0]}{sys.version_info[1]}-{soabi.replace('-', '_')}"
+    EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 BUILT = {
-    "greeter/_greeter_cffi.abi3.so",
-    "greeter/_greeter_cffi_short.abi3.so",
+    f"greeter/_greeter_cffi{EXT_SUFFIX}",
+    f"greeter/_greeter_cffi_short{EXT_SUFFIX}",
     "greeter/libgreeter.so",
     "greeter/include/greeter.h",
 }
 # Further cffi modules (setup.py builds every one ffi_build.py declares) are checked the same way.
-EXTENSIONS = "greeter/*.abi3.so"
+EXTENSIONS = f"greeter/*{EXT_SUFFIX}"
 
 
 def tracked_files() -> set[str]:
@@ -105,10 +114,10 @@ def check_wheel(path: Path, plat: str | None) -> int:
             for line in wheel.read(f"{info}/WHEEL").decode().splitlines()
             if line.startswith("Tag:")
         ]
-        if plat is None and tags != [f"cp311-abi3-{platform}"]:
-            problems.append(f"tags {tags}, want cp311-abi3-{platform}")
-        if plat is not None and f"cp311-abi3-{plat}" not in tags:
-            problems.append(f"tags {tags}, want cp311-abi3-{plat} among them")
+        if plat is None and tags != [f"{INTERPRETER_TAG}-{platform}"]:
+            problems.append(f"tags {tags}, want {INTERPRETER_TAG}-{platform}")
+        if plat is not None and f"{INTERPRETER_TAG}-{plat}" not in tags:
+            problems.append(f"tags {tags}, want {INTERPRETER_TAG}-{plat} among them")
         package = {n for n in names if not n.startswith(info)}
         extensions = {n for n in package if fnmatch.fnmatch(n, EXTENSIONS)}
         wanted = shipped_sources() | BUILT | extensions

@@ -29,6 +29,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pycparser import c_ast, c_parser
 
@@ -493,18 +494,26 @@ def render(members: list[Member], wide: bool, head: str = HEAD) -> str:
     return "\n".join(lines)
 
 
-def generate(cdef: Path = CDEF) -> str:
-    members, wide = parse(cdef.read_text(encoding="utf-8"))
-    return render(members, wide)
-
-
-def generate_short(cdef: Path = CDEF) -> str:
-    """The short-call module's stub: its functions are the ones ffi_build.py selects."""
+def load_ffi_build() -> Any:
+    """The checkout's ffi_build.py, as a module."""
     spec = importlib.util.spec_from_file_location("ffi_build", ROOT / "ffi_build.py")
     assert spec is not None
     assert spec.loader is not None
     ffi_build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ffi_build)
+    return ffi_build
+
+
+def generate(cdef: Path = CDEF) -> str:
+    """The main module's stub: the header's declarations and the ones ffi_build.py adds."""
+    binding_cdef: str = load_ffi_build().BINDING_CDEF
+    members, wide = parse(cdef.read_text(encoding="utf-8") + binding_cdef)
+    return render(members, wide)
+
+
+def generate_short(cdef: Path = CDEF) -> str:
+    """The short-call module's stub: its functions are the ones ffi_build.py selects."""
+    ffi_build = load_ffi_build()
     text = cdef.read_text(encoding="utf-8")
     names = ffi_build.short_call_declarations(text)
     members, wide = parse(text)

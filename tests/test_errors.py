@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -45,8 +46,68 @@ def test_lone_surrogate_is_unicode_encode_error(name: str, no_leaks: None) -> No
     [(2**31, 0), (0, 2**31), (-(2**31) - 1, 0), (10**30, 1), (0, -(10**30))],
 )
 def test_argument_outside_i32_is_overflow_error(a: int, b: int) -> None:
-    with pytest.raises(OverflowError, match="arguments must fit in i32"):
+    with pytest.raises(
+        OverflowError, match=f"^add_numbers arguments must fit in i32, got {a} and {b}$"
+    ):
         greeter.add_numbers(a, b)
+
+
+class _Index:
+    """An integer by ``__index__``, which counts its calls and returns or raises ``result``."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+        self.calls = 0
+
+    def __index__(self) -> Any:
+        self.calls += 1
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+
+def test_an_overflowing_index_is_reported_by_its_value_after_one_call() -> None:
+    big: Any = _Index(2**40)
+    with pytest.raises(OverflowError) as info:
+        greeter.add_numbers(big, 7)
+    assert str(info.value) == f"add_numbers arguments must fit in i32, got {2**40} and 7"
+    assert big.calls == 1
+
+
+@pytest.mark.parametrize("argument", ["a", "b"])
+def test_an_index_that_fails_is_chained_and_called_once(argument: str) -> None:
+    cause = TypeError("no integer here")
+    for bad, original in [(_Index(cause), cause), (_Index("3"), None)]:
+        args = (bad, 1) if argument == "a" else (1, bad)
+        with pytest.raises(TypeError) as info:
+            greeter.add_numbers(*args)
+        assert str(info.value) == (
+            f"add_numbers() argument '{argument}' must be an integer (int or an object with "
+            "__index__), not _Index"
+        )
+        if original is not None:
+            assert info.value.__cause__ is original
+        else:  # __index__ returned a str: Python's own error says so (3.15 words it anew)
+            assert isinstance(info.value.__cause__, TypeError)
+            assert "__index__" in str(info.value.__cause__)
+            assert "str" in str(info.value.__cause__)
+        assert bad.calls == 1
+
+
+def test_an_index_that_raises_something_else_propagates_it_unchanged() -> None:
+    # As operator.index (and every Python built-in taking an integer) does.
+    bad: Any = _Index(ValueError("not today"))
+    with pytest.raises(ValueError, match=r"^not today$"):
+        greeter.add_numbers(1, bad)
+    assert bad.calls == 1
+
+
+def test_the_arguments_are_checked_in_order_on_both_paths() -> None:
+    # An out-of-range first argument and a non-integer second one: the second is reported
+    # (it is refused by type before the first is converted), whichever path runs.
+    not_an_integer: Any = Fraction(1)
+    with pytest.raises(TypeError, match="argument 'b' must be an integer"):
+        greeter.add_numbers(2**40, not_an_integer)
 
 
 @pytest.mark.parametrize(
@@ -93,10 +154,15 @@ def test_add_a_non_integer_is_a_type_error_naming_the_argument(bad: Any) -> None
         TypeError, match=f"^add_numbers\\(\\) argument 'b' must be an integer .*not {kind}$"
     ):
         greeter.add_numbers(1, bad)
-    # The extension itself follows the rule, for every int32_t parameter (cffi alone would
-    # have converted a Fraction or a Decimal through __int__).
-    with pytest.raises(TypeError):
-        lib.add_numbers(bad, 1)
+    # The binding's call refuses anything but int before any conversion runs (cffi alone
+    # would have converted a Fraction or a Decimal through __int__): on CPython the extension
+    # itself, for every int32_t parameter; elsewhere the same rule in Python (ffi_build.py).
+    with pytest.raises(TypeError, match=r"^an int is required$"):
+        _functions._add(bad, 1)
+    if lib.GREETER_BINDING_INT_ONLY:
+        with pytest.raises(TypeError, match=r"^an int is required$"):
+            lib.add_numbers(bad, 1)
+    assert bool(lib.GREETER_BINDING_INT_ONLY) is (sys.implementation.name == "cpython")
 
 
 def test_panic_reaches_python_as_an_exception(no_leaks: None) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,12 @@ from greeter import _greeter_cffi_short
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_STUB = ROOT / "greeter" / "_greeter_cffi_short.pyi"
+# The checks of the C that cffi generates for the short-call module: CPython's C (PyPy's cffi
+# generates other C, and the build compiles none of the preamble there: CPYTHON_SPEEDUPS).
+cpython_c = pytest.mark.skipif(
+    sys.implementation.name != "cpython",
+    reason="the short-call preamble is compiled for CPython only (ffi_build.CPYTHON_SPEEDUPS)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +80,7 @@ def test_the_short_stub_is_fresh_and_shipped(gen_stub: ModuleType) -> None:
 # --- the check of cffi's generated C ----------------------------------------------------------
 
 
+@cpython_c
 def test_this_cffi_generates_what_the_check_expects(
     ffi_build: ModuleType, generated: str, names: list[str]
 ) -> None:
@@ -147,6 +155,7 @@ CFFI_CHANGES: dict[str, tuple[Callable[[str], str], str]] = {
 }
 
 
+@cpython_c
 @pytest.mark.parametrize("change", sorted(CFFI_CHANGES))
 def test_a_cffi_that_generates_other_c_stops_the_build_with_directions(
     ffi_build: ModuleType, generated: str, names: list[str], change: str
@@ -162,6 +171,7 @@ def test_a_cffi_that_generates_other_c_stops_the_build_with_directions(
         assert direction in message
 
 
+@cpython_c
 def test_the_builder_checks_the_c_it_generates(
     ffi_build: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,6 +182,28 @@ def test_the_builder_checks_the_c_it_generates(
     monkeypatch.setattr(ffi_build, "SHORT_CALL_PREAMBLE", preamble)
     with pytest.raises(ffi_build.ShortCallError, match="not in the generated C exactly once"):
         ffi_build.short_call_builder()
+
+
+def test_the_cpython_speedups_are_compiled_for_cpython_only(
+    ffi_build: ModuleType, tmp_path: Path
+) -> None:
+    # The build's one choice: CPython gets the int32_t rule in C and the short-call preamble;
+    # any other interpreter (PyPy) gets cffi's plain modules, with no CPython C-API trick.
+    cpython = sys.implementation.name == "cpython"
+    assert ffi_build.CPYTHON_SPEEDUPS is cpython
+    sources = {}
+    for name, builder in [
+        ("main", ffi_build.ffibuilder),
+        ("short", ffi_build.short_call_builder(check=False)),
+    ]:
+        c_file = tmp_path / f"{name}.c"
+        builder.emit_c_code(str(c_file))
+        sources[name] = c_file.read_text(encoding="utf-8")
+    for text in sources.values():
+        assert ("greeter: int32_t arguments take int only" in text) is cpython
+        assert ("#define _cffi_to_c_i32 greeter_int_to_c_i32" in text) is cpython
+        assert f"#define GREETER_BINDING_INT_ONLY {int(cpython)}" in text
+    assert ("greeter: the short-call preamble" in sources["short"]) is cpython
 
 
 # --- the preamble under the preprocessor -------------------------------------------------------

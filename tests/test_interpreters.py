@@ -43,9 +43,16 @@ destroy = _si.destroy
 """
 
 
-def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+# Sub-interpreters are CPython's: PyPy has none (greeter's exit hook knows it).
+cpython_only = pytest.mark.skipif(
+    sys.implementation.name != "cpython", reason="sub-interpreters are CPython's"
+)
+
+
+def _run_python(code: str, sub_interpreters: bool = True) -> subprocess.CompletedProcess[str]:
+    prelude = textwrap.dedent(_SUB_INTERPRETERS) if sub_interpreters else ""
     return subprocess.run(
-        [sys.executable, "-u", "-c", textwrap.dedent(_SUB_INTERPRETERS) + textwrap.dedent(code)],
+        [sys.executable, "-u", "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -53,6 +60,7 @@ def _run_python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@cpython_only
 def test_ending_a_legacy_sub_interpreter_leaves_the_pool_to_the_others() -> None:
     done = _run_python(
         """
@@ -70,6 +78,7 @@ def test_ending_a_legacy_sub_interpreter_leaves_the_pool_to_the_others() -> None
     assert done.stdout == "Async Hello, before!\nHello, sub!\nAsync Hello, after!\nHello, main!\n"
 
 
+@cpython_only
 def test_a_sub_interpreter_uses_the_shared_pool_and_releases_only_its_own_queues() -> None:
     done = _run_python(
         """
@@ -102,6 +111,7 @@ def test_a_sub_interpreter_uses_the_shared_pool_and_releases_only_its_own_queues
     assert done.stdout == "Async Hello, main!\nAsync Hello, sub!\n0\nAsync Hello, main again!\n"
 
 
+@cpython_only
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="isolated sub-interpreters: 3.12+")
 def test_an_isolated_sub_interpreter_refuses_to_import_greeter_with_import_error() -> None:
     done = _run_python(
@@ -137,7 +147,8 @@ def test_reloading_the_modules_registers_the_exit_hook_once() -> None:
             importlib.reload(greeter)
         print(atexit._ncallbacks() - hooks)
         print(asyncio.run(greeter.greet_async("reloaded")))
-        """
+        """,
+        sub_interpreters=False,
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "0\nAsync Hello, reloaded!\n"

@@ -26,6 +26,9 @@ pub const GREETER_ERR_INVALID_ARGUMENT: GreeterCode = 8;
 /// A template was refused: no `{name}`, an unknown placeholder, a lone brace, a NUL character or
 /// over 64 KiB. The message names the problem and its character offset.
 pub const GREETER_ERR_INVALID_TEMPLATE: GreeterCode = 9;
+/// A result, or a copy of an argument, needs more memory than the system gives: the input is
+/// too large. The process goes on; the message names what could not be allocated.
+pub const GREETER_ERR_OUT_OF_MEMORY: GreeterCode = 10;
 
 /// An error from the safe core: a code from the table above and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,24 +1,27 @@
-//! The safe core: validation and the work itself. No pointers, no `unsafe`.
+//! The example domain, greetings: the work itself. No pointers, no `unsafe`.
+//!
+//! Replaceable: the plumbing (texts, memory, pool, boundary) does not depend on it, so deleting
+//! this module and its exports (`ffi/greet.rs`, `ffi/compat.rs`) leaves a crate that builds
+//! (`tests/test_domain.py` checks it).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use crate::error::{
-    Error, Result, GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_ARGUMENT,
-    GREETER_ERR_INVALID_UTF8, GREETER_ERR_OVERFLOW,
-};
+use crate::diagnostics::maybe_injected_panic;
+use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_OVERFLOW};
+use crate::memory::{out_of_memory, text};
+use crate::texts::split_packed;
 
 /// The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
 /// exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
 pub const GREETER_GREETING_EXTRA_BYTES: usize = 8;
 
-/// The synchronous greeting: `Hello, {name}!`.
-pub fn greeting(name: &str) -> String {
+/// The synchronous greeting: `Hello, {name}!`; `GREETER_ERR_OUT_OF_MEMORY` when it does not
+/// fit in memory.
+pub fn greeting(name: &str) -> Result<String> {
     maybe_injected_panic();
-    let mut out = String::with_capacity(name.len() + 8);
+    let mut out = text(greeting_len(name.len())?, "the greeting")?;
     out.push_str("Hello, ");
     out.push_str(name);
     out.push('!');
-    out
+    Ok(out)
 }
 
 /// Writes the synchronous greeting into `buf` when it fits, and returns its length either way.
@@ -48,10 +51,22 @@ pub fn greeting_len(name_len: usize) -> Result<usize> {
         })
 }
 
-/// The asynchronous greeting: `Async Hello, {name}!`.
-pub fn async_greeting(name: &str) -> String {
+/// The prefix of the asynchronous greeting.
+const ASYNC_PREFIX: &str = "Async Hello, ";
+
+/// The asynchronous greeting: `Async Hello, {name}!`; `GREETER_ERR_OUT_OF_MEMORY` when it does
+/// not fit in memory.
+pub fn async_greeting(name: &str) -> Result<String> {
     maybe_injected_panic();
-    format!("Async Hello, {name}!")
+    let len = name
+        .len()
+        .checked_add(ASYNC_PREFIX.len() + 1)
+        .ok_or_else(|| out_of_memory("the greeting", name.len()))?;
+    let mut out = text(len, "the greeting")?;
+    out.push_str(ASYNC_PREFIX);
+    out.push_str(name);
+    out.push('!');
+    Ok(out)
 }
 
 /// `a + b`, or an overflow error instead of wrapping or panicking.
@@ -84,35 +99,6 @@ pub fn greet_many_into(packed: &[u8], count: usize, out: &mut [u8]) -> Result<us
     Ok(needed)
 }
 
-/// The `count` names of a packed list (UTF-8 joined by single NUL bytes), checked.
-pub fn split_packed(
-    packed: &[u8], count: usize,
-) -> Result<std::iter::Take<std::str::Split<'_, char>>> {
-    if count == 0 && !packed.is_empty() {
-        return Err(Error::new(
-            GREETER_ERR_INVALID_ARGUMENT,
-            "count is 0 but the names are not empty",
-        ));
-    }
-    let text = std::str::from_utf8(packed).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("the names are not valid UTF-8: {e}"),
-        )
-    })?;
-    let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
-    if count > 0 && fields != count {
-        return Err(Error::new(
-            GREETER_ERR_INTERIOR_NUL,
-            format!(
-                "the packed names hold {fields} NUL-separated names, not {count}: \
-                 a name contains a NUL byte"
-            ),
-        ));
-    }
-    Ok(text.split('\0').take(count)) // `take`: no names at all when `count` is 0
-}
-
 /// The total length of the greetings of `count` packed names of `names_len` bytes (see
 /// [`greet_many_into`]), known without reading them; refused when `count` is 0 for non-empty
 /// names, or when it would not fit in a slice.
@@ -130,60 +116,19 @@ pub fn greetings_len(names_len: usize, count: usize) -> Result<usize> {
         .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings are too long"))
 }
 
-/// Checks that `bytes` is text greeter accepts: UTF-8 with no NUL byte, because every text it
-/// returns is also handed out as a NUL-terminated C string. `what` names the argument in the
-/// error message ("name").
-pub fn validate_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("{what} is not valid UTF-8: {e}"),
-        )
-    })?;
-    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
-        return Err(Error::new(
-            GREETER_ERR_INTERIOR_NUL,
-            format!("{what} contains a NUL byte at offset {pos}"),
-        ));
-    }
-    Ok(text)
-}
-
-/// Panics still to inject; see [`inject_panics`].
-static INJECTED_PANICS: AtomicU32 = AtomicU32::new(0);
-
-/// Diagnostic: makes the next `count` greetings (sync, async or tutorial-compatible) panic, so the panic
-/// paths can be exercised end to end in a release build. Returns the previous count.
-pub fn inject_panics(count: u32) -> u32 {
-    INJECTED_PANICS.swap(count, Ordering::SeqCst)
-}
-
-fn maybe_injected_panic() {
-    // One relaxed load on the hot path; the decrement only happens while panics are armed.
-    if INJECTED_PANICS.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let armed = INJECTED_PANICS
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if armed {
-        panic!("injected panic (greeter_debug_inject_panics)");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::GREETER_ERR_PANIC;
+    use crate::error::{GREETER_ERR_INTERIOR_NUL, GREETER_ERR_INVALID_UTF8, GREETER_ERR_PANIC};
     use crate::tests_serial;
 
     #[test]
     fn greets_exactly() {
         let _serial = tests_serial();
-        assert_eq!(greeting("Alice"), "Hello, Alice!");
-        assert_eq!(greeting(""), "Hello, !");
-        assert_eq!(greeting("世界🌍"), "Hello, 世界🌍!");
-        assert_eq!(async_greeting("Bob"), "Async Hello, Bob!");
+        assert_eq!(greeting("Alice").unwrap(), "Hello, Alice!");
+        assert_eq!(greeting("").unwrap(), "Hello, !");
+        assert_eq!(greeting("世界🌍").unwrap(), "Hello, 世界🌍!");
+        assert_eq!(async_greeting("Bob").unwrap(), "Async Hello, Bob!");
     }
 
     #[test]
@@ -274,25 +219,33 @@ mod tests {
     }
 
     #[test]
-    fn texts_are_validated() {
-        assert_eq!(validate_text(b"Alice", "name"), Ok("Alice"));
-        assert_eq!(validate_text(b"", "name").unwrap(), "");
-        assert_eq!(
-            validate_text(b"a\xffb", "name").unwrap_err().code,
-            GREETER_ERR_INVALID_UTF8
-        );
-        let e = validate_text(b"ab\0c", "name").unwrap_err();
-        assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
-        assert_eq!(e.message, "name contains a NUL byte at offset 2");
+    fn greetings_are_where_injected_panics_fire() {
+        let _serial = tests_serial();
+        crate::diagnostics::inject_panics(1);
+        let caught = std::panic::catch_unwind(|| greeting("x")).unwrap_err();
+        assert_eq!(Error::from_panic(caught.as_ref()).code, GREETER_ERR_PANIC);
+        assert_eq!(greeting("x").unwrap(), "Hello, x!");
+        assert_eq!(crate::diagnostics::inject_panics(0), 0);
     }
 
     #[test]
-    fn injected_panics_fire_the_requested_number_of_times() {
+    fn greetings_that_cannot_be_allocated_are_errors() {
         let _serial = tests_serial();
-        inject_panics(1);
-        let caught = std::panic::catch_unwind(|| greeting("x")).unwrap_err();
-        assert_eq!(Error::from_panic(caught.as_ref()).code, GREETER_ERR_PANIC);
-        assert_eq!(greeting("x"), "Hello, x!");
-        assert_eq!(inject_panics(0), 0);
+        crate::memory::inject_failures(2);
+        let e = greeting("x").unwrap_err();
+        assert_eq!(e.code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
+        assert_eq!(
+            e.message,
+            "out of memory: cannot allocate 10 bytes for the greeting"
+        );
+        assert_eq!(
+            async_greeting("x").unwrap_err().code,
+            crate::error::GREETER_ERR_OUT_OF_MEMORY
+        );
+        assert_eq!(
+            greeting("x").unwrap(),
+            "Hello, x!",
+            "the next one is served"
+        );
     }
 }

@@ -14,9 +14,10 @@ use crate::ffi::common::{greeter_status_clear, greeter_status_take_thread, greet
 use crate::ffi::greet::{greeter_greet, greeter_greet_into};
 use crate::ffi::guard::{GreeterStatus, GREETER_FAILED};
 use crate::ffi::types::{bytes_in, text_in};
-use crate::greeting::{greeting, greeting_into, validate_text};
-use crate::pool::{Completion, CompletionQueue};
+use crate::greeting::{greeting, greeting_into};
+use crate::pool::{Completion, CompletionQueue, Output};
 use crate::tests_serial;
+use crate::texts::validate_text;
 
 /// The status greeter must give a name of these bytes: UTF-8 is checked before NUL.
 fn model_code(bytes: &[u8]) -> GreeterCode {
@@ -135,7 +136,7 @@ proptest! {
     #[test]
     fn greeting_into_agrees_with_greeting(name in any::<String>(), extra in 0usize..12, short in any::<prop::sample::Index>()) {
         let _serial = tests_serial();
-        let want = greeting(&name);
+        let want = greeting(&name).unwrap();
         // A buffer with room to spare: written exactly, the rest untouched.
         let mut buf = vec![0xa5u8; want.len() + extra];
         prop_assert_eq!(greeting_into(&name, &mut buf), want.len());
@@ -199,20 +200,20 @@ proptest! {
             match op {
                 Op::Push(k) => {
                     for _ in 0..k {
-                        queue.push(Completion { task_id: next, result: Ok(format!("v{next}")) });
+                        queue.push(Completion { task_id: next, result: Ok(Output::from(format!("v{next}"))) });
                         model.push_back(next);
                         next += 1;
                     }
                 }
                 Op::Drain(max) => {
                     out.clear();
-                    queue.drain_into(&mut out, max);
+                    queue.drain_into(&mut out, max).unwrap();
                     let want: Vec<u64> = model.drain(..max.min(model.len())).collect();
                     let got: Vec<u64> = out.iter().map(|c| c.task_id).collect();
                     prop_assert_eq!(&got, &want);
                     for c in &out {
                         let value = format!("v{}", c.task_id);
-                        prop_assert_eq!(c.result.as_deref(), Ok(value.as_str()));
+                        prop_assert_eq!(c.result.as_ref().map(Output::as_bytes), Ok(value.as_bytes()));
                     }
                 }
             }
@@ -220,11 +221,11 @@ proptest! {
             prop_assert_eq!(readable(fd), !model.is_empty());
         }
         out.clear();
-        queue.drain_into(&mut out, usize::MAX);
+        queue.drain_into(&mut out, usize::MAX).unwrap();
         prop_assert_eq!(out.len(), model.len());
         prop_assert!(!readable(fd));
         queue.close();
-        queue.push(Completion { task_id: next, result: Ok(String::new()) });
+        queue.push(Completion { task_id: next, result: Ok(Output::from(Vec::new())) });
         prop_assert!(queue.is_empty() && !readable(fd), "a closed queue drops late completions");
     }
 }
@@ -246,7 +247,7 @@ proptest! {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
                     for i in 0..n {
-                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(String::new()) });
+                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(Output::from(Vec::new())) });
                     }
                 })
             })
@@ -257,7 +258,7 @@ proptest! {
         while (seen.len() as u64) < total {
             prop_assert!(std::time::Instant::now() < deadline, "completions lost");
             out.clear();
-            queue.drain_into(&mut out, batch);
+            queue.drain_into(&mut out, batch).unwrap();
             for c in &out {
                 prop_assert!(seen.insert(c.task_id), "delivered twice: {}", c.task_id);
             }
@@ -269,7 +270,7 @@ proptest! {
             p.join().unwrap();
         }
         out.clear();
-        queue.drain_into(&mut out, usize::MAX);
+        queue.drain_into(&mut out, usize::MAX).unwrap();
         prop_assert!(out.is_empty());
         prop_assert!(!readable(queue.fd()), "readable with nothing waiting");
     }

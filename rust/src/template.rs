@@ -20,7 +20,8 @@ use crate::error::{
     Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_INVALID_TEMPLATE,
     GREETER_ERR_INVALID_UTF8,
 };
-use crate::greeting::split_packed;
+use crate::memory::text;
+use crate::texts::split_packed;
 
 /// The largest template accepted, in bytes of UTF-8 (64 KiB).
 pub const GREETER_TEMPLATE_MAX_BYTES: usize = 65_536;
@@ -166,16 +167,18 @@ impl Template {
             .ok_or_else(too_long)
     }
 
-    /// The greeting for `name`.
-    pub fn render(&self, name: &str) -> String {
-        let mut out = String::with_capacity(self.rendered_len(name.len()).unwrap_or(0));
+    /// The greeting for `name`, in one allocation of its exact length: an error when that is
+    /// over `isize::MAX` bytes, or `GREETER_ERR_OUT_OF_MEMORY` when the system cannot give it
+    /// (a long template's many `{name}` times a long name).
+    pub fn render(&self, name: &str) -> Result<String> {
+        let mut out = text(self.rendered_len(name.len())?, "the greeting")?;
         let (first, rest) = self.split_pieces();
         out.push_str(first);
         for piece in rest {
             out.push_str(name);
             out.push_str(piece);
         }
-        out
+        Ok(out)
     }
 
     /// Writes the greeting for `name` into `buf` when it fits, and returns its length either
@@ -308,20 +311,20 @@ mod tests {
     #[test]
     fn renders_exactly() {
         let t = Template::parse("Bonjour, {name} !").unwrap();
-        assert_eq!(t.render("Ann"), "Bonjour, Ann !");
+        assert_eq!(t.render("Ann").unwrap(), "Bonjour, Ann !");
         assert_eq!(t.source(), "Bonjour, {name} !");
         assert_eq!(t.placeholders(), 1);
         let t = Template::parse("Hi {name}, {name}!").unwrap();
-        assert_eq!(t.render("Bo"), "Hi Bo, Bo!");
+        assert_eq!(t.render("Bo").unwrap(), "Hi Bo, Bo!");
         assert_eq!(t.placeholders(), 2);
         assert_eq!(t.literal_len(), "Hi , !".len());
         let t = Template::parse("{name}").unwrap();
-        assert_eq!(t.render(""), "");
-        assert_eq!(t.render("世界🌍"), "世界🌍");
+        assert_eq!(t.render("").unwrap(), "");
+        assert_eq!(t.render("世界🌍").unwrap(), "世界🌍");
         let t = Template::parse("{{{name}}} {{name}} }}{{").unwrap();
-        assert_eq!(t.render("x"), "{x} {name} }{");
+        assert_eq!(t.render("x").unwrap(), "{x} {name} }{");
         let t = Template::parse("你好，{name}！👋 e\u{301}").unwrap();
-        assert_eq!(t.render("🦀"), "你好，🦀！👋 e\u{301}");
+        assert_eq!(t.render("🦀").unwrap(), "你好，🦀！👋 e\u{301}");
     }
 
     #[test]
@@ -329,7 +332,7 @@ mod tests {
         let _serial = tests_serial();
         let t = Template::parse("Hello, {name}!").unwrap();
         for name in ["Alice", "", "世界🌍", "e\u{301}", "{name}"] {
-            assert_eq!(t.render(name), greeting(name));
+            assert_eq!(t.render(name).unwrap(), greeting(name).unwrap());
         }
     }
 
@@ -435,7 +438,8 @@ mod tests {
         assert_eq!(
             Template::from_utf8("{name}é".as_bytes())
                 .unwrap()
-                .render("x"),
+                .render("x")
+                .unwrap(),
             "xé"
         );
     }
@@ -457,6 +461,30 @@ mod tests {
         let e = t.rendered_len(isize::MAX as usize / 2).unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
         assert_eq!(t.rendered_len(10), Ok(23));
+    }
+
+    #[test]
+    fn a_greeting_that_cannot_be_allocated_is_an_error() {
+        let _serial = tests_serial();
+        let t = Template::parse(&PLACEHOLDER.repeat(10_922)).unwrap();
+        crate::memory::inject_failures(1);
+        let e = t.render("x").unwrap_err();
+        assert_eq!(e.code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
+        assert_eq!(
+            e.message,
+            "out of memory: cannot allocate 10923 bytes for the greeting"
+        );
+        assert_eq!(
+            t.render("x").unwrap().len(),
+            10_922,
+            "the next one is served"
+        );
+        // Over isize::MAX: refused before any allocation is tried.
+        let huge = Template::parse("{name}{name}").unwrap();
+        assert_eq!(
+            huge.rendered_len(isize::MAX as usize).unwrap_err().code,
+            GREETER_ERR_INVALID_ARGUMENT
+        );
     }
 
     #[test]
@@ -566,7 +594,7 @@ mod proptests {
         prop_assert_eq!(t.placeholders(), pieces.len() - 1);
         for name in names {
             let want = pieces.join(name.as_str());
-            prop_assert_eq!(t.render(name), want.clone());
+            prop_assert_eq!(t.render(name).unwrap(), want.clone());
             prop_assert_eq!(t.rendered_len(name.len()), Ok(want.len()));
             let mut buf = vec![0xa5u8; want.len() + 3];
             prop_assert_eq!(t.render_into(name, &mut buf), Ok(want.len()));

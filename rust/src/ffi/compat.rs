@@ -12,8 +12,10 @@ use std::ffi::{c_char, CStr};
 use crate::error::{Error, Result, GREETER_ERR_NULL_POINTER};
 use crate::ffi::guard::guard;
 use crate::ffi::types::{string_free, string_out};
-use crate::greeting::{async_greeting, greeting, validate_text};
-use crate::pool::{global, Target};
+use crate::greeting::{async_greeting, greeting};
+use crate::memory::copy_text;
+use crate::pool::{global, Output, Target};
+use crate::texts::validate_text;
 
 /// Borrows a NUL-terminated string: the tutorial API passes no lengths.
 ///
@@ -39,8 +41,8 @@ pub extern "C" fn add_numbers(a: i32, b: i32) -> i32 {
 /// `free_string`.
 ///
 /// `name` is a NUL-terminated UTF-8 string, borrowed for the call. Returns NULL, instead of the
-/// tutorial's silent "Unknown", when `name` is NULL or not valid UTF-8 (or if Rust panicked);
-/// `greeter_greet` says why.
+/// tutorial's silent "Unknown", when `name` is NULL or not valid UTF-8, when the greeting does
+/// not fit in memory, or if Rust panicked; `greeter_greet` says why.
 ///
 /// # Safety
 /// `name` is NULL or a valid NUL-terminated string.
@@ -49,7 +51,7 @@ pub unsafe extern "C" fn greet(name: *const c_char) -> *mut c_char {
     // SAFETY: a NULL status; `name` as this function's contract states.
     unsafe {
         guard(std::ptr::null_mut(), || {
-            Ok(string_out(greeting(c_str_in(name)?), std::ptr::null_mut()))
+            string_out(greeting(c_str_in(name)?)?, std::ptr::null_mut())
         })
     }
 }
@@ -80,12 +82,13 @@ pub unsafe extern "C" fn free_string(ptr: *mut c_char) {
 /// The callback runs exactly once, on one of three threads:
 ///
 /// - a greeter worker thread, once the task has run: with the greeting, or with NULL if
-///   making it panicked;
+///   making it panicked or it did not fit in memory (the worker goes on serving);
 /// - the thread calling `greeter_pool_shutdown`, before that call returns, with NULL, when the
 ///   pool shuts down before the task started (Python's `greeter.shutdown()` calls it on its
 ///   caller's thread, and the main Python interpreter's exit on the main thread);
 /// - the thread calling `async_greet`, before it returns, with NULL, when `name` is NULL or not
-///   valid UTF-8, or the pool is shut down or its queue is full.
+///   valid UTF-8, its copy does not fit in memory, or the pool is shut down or its queue is
+///   full.
 ///
 /// In a `fork()` child, tasks submitted before the fork never call back (they belong to the
 /// parent's pool). A NULL `callback` makes this a no-op.
@@ -122,14 +125,15 @@ unsafe fn greet_then_call_back(
     };
     // SAFETY: forwarded from this function's contract.
     let submitted = unsafe { c_str_in(name) }.and_then(|name| {
-        let name = name.to_owned();
-        let deliver = Box::new(move |result: Result<String>| {
+        let name = copy_text(name, "the name")?;
+        let deliver = Box::new(move |result: Result<Output>| {
+            let greeting = result
+                .map(|output| String::from_utf8(output.hand_out()).expect("a greeting is UTF-8"));
             // SAFETY: no length wanted (NULL).
-            callback(result.map_or(std::ptr::null_mut(), |s| unsafe {
-                string_out(s, std::ptr::null_mut())
-            }));
+            let handed_out = greeting.and_then(|s| unsafe { string_out(s, std::ptr::null_mut()) });
+            callback(handed_out.unwrap_or(std::ptr::null_mut()));
         });
-        let job = Box::new(move || Ok(async_greeting(&name)));
+        let job = Box::new(move || async_greeting(&name).map(Output::from));
         global::get()?.submit(job, Target::Callback(deliver))
     });
     if submitted.is_err() {

@@ -32,7 +32,8 @@ pub extern "C" fn greeter_add_numbers(a: i32, b: i32) -> i64 {
 /// `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
 /// borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
 /// `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
-/// (length over `PTRDIFF_MAX`) or `GREETER_ERR_PANIC`.
+/// (length over `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in
+/// memory) or `GREETER_ERR_PANIC`.
 ///
 /// # Safety
 /// `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
@@ -127,12 +128,15 @@ pub unsafe extern "C" fn greeter_greet_many(
 /// The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
 /// `i`-th (each copied before this returns). Returns how many were accepted, in order: all of
 /// them, or fewer when the pool's queue has room for fewer (submit the rest later), and
-/// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`. Every accepted id gets exactly one completion. A name that is not valid
-/// UTF-8 or holds a NUL byte still takes its id: its error completion is delivered to `queue`
-/// at once. On failure returns 0 and sets `status`: `GREETER_ERR_QUEUE_FULL` (none fits:
-/// retry after some complete), `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`,
-/// `GREETER_ERR_INVALID_ARGUMENT` (the lengths add up to more than `PTRDIFF_MAX`) or
-/// `GREETER_ERR_PANIC`. `count` 0 returns 0 with `GREETER_OK`.
+/// stores their first task id in `*first`; the `i`-th accepted name has id `*first + i`.
+/// Every accepted id gets exactly one completion. A name that is not valid UTF-8 or holds a
+/// NUL byte, or whose copy cannot be allocated, still takes its id: its error completion is
+/// delivered to `queue` at once. A greeting that does not fit in memory completes with
+/// `GREETER_ERR_OUT_OF_MEMORY`; the worker goes on serving. On failure returns 0 and sets
+/// `status`: `GREETER_ERR_QUEUE_FULL` (none fits: retry after some complete),
+/// `GREETER_ERR_SHUT_DOWN`, `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_ARGUMENT` (the
+/// lengths add up to more than `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (no room for the
+/// batch's tasks) or `GREETER_ERR_PANIC`. `count` 0 returns 0 with `GREETER_OK`.
 ///
 /// # Safety
 /// `names` is readable for the sum of the `lens` bytes (NULL only when that is 0); `lens` is

@@ -102,8 +102,10 @@ impl Report for *mut GreeterStatus {
         status.code = GREETER_OK;
         if let Err(e) = outcome {
             status.code = e.code;
-            // SAFETY: no length wanted (NULL).
-            status.message = unsafe { string_out(escape_nul(e.message), std::ptr::null_mut()) };
+            // SAFETY: no length wanted (NULL). A message that cannot be allocated leaves
+            // NULL: the code alone still names the failure.
+            status.message = unsafe { string_out(escape_nul(e.message), std::ptr::null_mut()) }
+                .unwrap_or(std::ptr::null_mut());
         }
     }
 }

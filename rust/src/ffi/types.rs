@@ -8,10 +8,12 @@
 //! | caller's buffer out: `char *p, size_t len` | `&mut [u8]` | [`buffer_out`] |
 //! | caller's array out: `T *p, size_t count` | `&mut [T]` | [`slice_out`] |
 //! | owned string out: `char *`, freed by `greeter_string_free` | `String` | [`string_out`], [`string_free`] |
-//! | text in, new string out | `fn(&str) -> String` | [`map_text`] |
-//! | text in, text into the caller's buffer (the usual text function) | `fn(&str) -> String` | [`map_text_into`] |
+//! | text in, new string out | `fn(&str) -> Result<String>` | [`map_text`] |
+//! | text in, text into the caller's buffer (the usual text function) | `fn(&str) -> Result<String>` | [`map_text_into`] |
 //! | scalar out: `T *` (NULL: not wanted) | `T` | [`value_out`] |
 //! | opaque reference-counted handle: `GreeterX *` | `Arc<X>` | [`handle_out`], [`handle_in`], [`handle_free`] |
+//! | asynchronous result: bytes with a length in a drain | anything `Into<Output>` (`String`, `Vec<u8>`, `i64`) | `crate::pool::Output`'s `From` impls |
+//! | asynchronous result that is a new object: its handle in a drain | `Arc<X>` | [`handle_result`] |
 //!
 //! Every function here that reads or writes through a raw pointer is an `unsafe fn` whose
 //! `# Safety` section is the contract the C caller signs in the export's own `# Safety` docs.
@@ -22,8 +24,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER};
-use crate::greeting::validate_text;
+use crate::memory::{reserved, vec};
+use crate::pool::Output;
 use crate::strings::{count_freed, count_handed_out};
+use crate::texts::validate_text;
 
 /// What every caller-provided region must be before it is borrowed as a slice: non-NULL, and
 /// no longer than a slice may be.
@@ -97,15 +101,14 @@ pub unsafe fn texts_in<'a>(
         .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the lengths overflow"))?;
     // SAFETY: forwarded from this function's contract (`total` bytes readable).
     let packed = unsafe { bytes_in(ptr, total, "names") }?;
+    let mut texts = vec(count, "the names")?;
     let mut at = 0;
-    Ok(lens
-        .iter()
-        .map(|&n| {
-            let text = &packed[at..at + n];
-            at += n;
-            validate_text(text, "name")
-        })
-        .collect())
+    texts.extend(lens.iter().map(|&n| {
+        let text = &packed[at..at + n];
+        at += n;
+        validate_text(text, "name")
+    })); // fits: room for `count` was made above
+    Ok(texts)
 }
 
 /// Borrows the caller's array of `count` elements at `ptr` for writing; NULL is accepted only
@@ -144,17 +147,23 @@ pub unsafe fn buffer_out<'a>(ptr: *mut c_char, len: usize, what: &str) -> Result
 /// NUL) goes to `len_out` when that is not NULL.
 ///
 /// `s` must not contain NUL: every producer validates its input, so a NUL here is a bug and
-/// panics (inside the guard).
+/// panics (inside the guard). Producers make `s` with room for the terminator
+/// ([`crate::memory::text`]), so nothing is reallocated; otherwise the terminator's room is
+/// asked for fallibly (`GREETER_ERR_OUT_OF_MEMORY`).
 ///
 /// # Safety
 /// `len_out` is NULL or valid for writes.
-pub unsafe fn string_out(s: String, len_out: *mut usize) -> *mut c_char {
+pub unsafe fn string_out(s: String, len_out: *mut usize) -> Result<*mut c_char> {
     let len = s.len();
-    let c = CString::new(s).expect("greeter never hands out a string containing NUL");
+    let mut bytes = s.into_bytes();
+    reserved(bytes.try_reserve_exact(1), "a string's terminator", len)?;
+    bytes.push(0); // fits: no reallocation
+    let c =
+        CString::from_vec_with_nul(bytes).expect("greeter never hands out a string containing NUL");
     count_handed_out();
     // SAFETY: forwarded from this function's contract.
     unsafe { value_out(len_out, len) };
-    c.into_raw()
+    Ok(c.into_raw())
 }
 
 /// The body of an export that maps a text to a new string (`greeter_greet`): `work` on the
@@ -163,10 +172,10 @@ pub unsafe fn string_out(s: String, len_out: *mut usize) -> *mut c_char {
 /// # Safety
 /// As for [`text_in`] and [`string_out`].
 pub unsafe fn map_text(
-    ptr: *const c_char, len: usize, len_out: *mut usize, work: impl FnOnce(&str) -> String,
+    ptr: *const c_char, len: usize, len_out: *mut usize, work: impl FnOnce(&str) -> Result<String>,
 ) -> Result<*mut c_char> {
     // SAFETY: forwarded from this function's contract.
-    Ok(unsafe { string_out(work(text_in(ptr, len, "name")?), len_out) })
+    unsafe { string_out(work(text_in(ptr, len, "name")?)?, len_out) }
 }
 
 /// The body of an export that maps a text into the caller's buffer (`greeter_greet_into`'s
@@ -178,12 +187,12 @@ pub unsafe fn map_text(
 /// As for [`text_in`] and [`buffer_out`].
 pub unsafe fn map_text_into(
     ptr: *const c_char, len: usize, out: *mut c_char, out_len: usize,
-    work: impl FnOnce(&str) -> String,
+    work: impl FnOnce(&str) -> Result<String>,
 ) -> Result<i64> {
     // SAFETY: forwarded from this function's contract.
     let out = unsafe { buffer_out(out, out_len, "out")? };
     // SAFETY: forwarded from this function's contract.
-    let result = work(unsafe { text_in(ptr, len, "name")? });
+    let result = work(unsafe { text_in(ptr, len, "name")? })?;
     if let Some(room) = out.get_mut(..result.len()) {
         room.copy_from_slice(result.as_bytes());
     }
@@ -262,6 +271,20 @@ pub unsafe fn handle_in<H: Handle>(ptr: *const H, what: &str) -> Result<Borrowed
     })))
 }
 
+/// An asynchronous result that is a new object: the caller's reference to `value`, handed out
+/// with the completion as its pointer (8 bytes, native byte order), which the caller then owns
+/// and gives back with the type's `_free`. A result never handed out (its task cancelled
+/// while running, its queue closed, the pool shut down) drops the reference itself.
+pub fn handle_result<H: Handle + 'static>(value: Arc<H::Inner>) -> Output {
+    let address = handle_out::<H>(value) as usize;
+    Output::owning((address as u64).to_ne_bytes(), move || {
+        // SAFETY: made by `handle_out` just above and never handed out (the release runs only
+        // for an output dropped without being handed out), so this reference is taken back
+        // exactly once.
+        drop(unsafe { handle_free(address as *mut H) });
+    })
+}
+
 /// Takes back the caller's reference to a handle; the value goes with its last reference.
 /// NULL gives `None`.
 ///
@@ -285,10 +308,11 @@ mod tests {
 
     #[test]
     fn strings_out_and_back_balance() {
+        let _serial = crate::tests_serial(); // the counter is process-wide
         let before = live();
         let mut len = 0;
         // SAFETY: `len` is writable.
-        let ptr = unsafe { string_out("héllo".to_owned(), &mut len) };
+        let ptr = unsafe { string_out("héllo".to_owned(), &mut len) }.unwrap();
         assert_eq!(len, 6);
         // SAFETY: `ptr` was just handed out and is valid for `len + 1` bytes.
         let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len + 1) };
@@ -303,7 +327,7 @@ mod tests {
 
     #[test]
     fn map_text_into_writes_what_fits_and_always_gives_the_length() {
-        let upper = |s: &str| s.to_uppercase();
+        let upper = |s: &str| Ok(s.to_uppercase());
         let mut buf = [0u8; 8];
         // SAFETY: every pointer is valid for the stated length, or NULL with length 0.
         unsafe {
