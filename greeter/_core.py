@@ -191,7 +191,7 @@ def encode(name: str) -> bytes:
 #
 # PyPy frees an ffi.gc cdata only when its collector runs, so there close() frees the pointer
 # itself (ffi.release) and must know that no call is using it: each method that uses the
-# pointer is marked :func:`uses_pointer`, which on PyPy counts it in ``_users`` while it runs
+# pointer is marked ``uses_pointer``, which on PyPy counts it in ``_users`` while it runs
 # (list.append and list.pop are atomic), and the pointer is released by close() when no call
 # uses it, or else by the last such call to end. ``_owner`` holds the cdata until then; its
 # pop makes the release happen once.
@@ -230,7 +230,7 @@ class Handle:
     is running on another thread, as soon as that call returns; closing again does nothing. An
     object never closed is freed when it is collected. A subclass reads :attr:`_ptr` into a
     local before using it (None: :meth:`_closed_error`) and marks such methods
-    :func:`uses_pointer`. Copying or pickling raises TypeError unless the subclass says how
+    ``uses_pointer``. Copying or pickling raises TypeError unless the subclass says how
     (``__reduce_ex__``).
     """
 
