@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import weakref
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar, Self, SupportsIndex, TypeVar, cast
@@ -281,16 +282,28 @@ class Handle:
             return coroutine
         users = self._users
         users.append(None)
+        counted_in = [None]  # popped by whichever ends the count: the coroutine or its collection
+
+        def count_out() -> None:
+            try:
+                counted_in.pop()
+            except IndexError:
+                return
+            users.pop()
+            if not users and self._ptr is None:
+                self._release()
 
         async def counted() -> _T:
             try:
                 return await coroutine
             finally:
-                users.pop()
-                if not users and self._ptr is None:
-                    self._release()
+                count_out()
 
-        return counted()
+        waiting = counted()
+        # A coroutine dropped before it started (a task cancelled before its first step) runs
+        # no finally: its collection counts it out.
+        weakref.finalize(waiting, count_out)
+        return waiting
 
     def __enter__(self) -> Self:
         return self

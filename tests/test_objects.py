@@ -321,6 +321,7 @@ def test_an_unclosed_greeter_is_freed_when_collected() -> None:
     g = greeter.Greeter("<{name}>")
     assert g.greet("a") == "<a>"
     del g
+    gc.collect()  # CPython frees it at the del already; PyPy when it collects
     assert greeter.live_objects() == before
     cycle: list[Any] = [greeter.Greeter("<{name}>")]
     cycle.append(cycle)
