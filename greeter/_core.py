@@ -4,7 +4,8 @@ This is the only module that imports the cffi extension; the layers above reach 
 through the names it exports (``ffi``, ``lib``, ``short_lib``) and its helpers, and never
 return cdata to a user. The modules stack, each importing only those before it:
 
-- ``_core`` (this one): the library, statuses and exceptions, :func:`call`, :class:`Handle`;
+- ``_core`` (this one): the library, statuses and exceptions, :func:`call` (and
+  :func:`call_int64` for an ``int64_t`` result), :class:`Handle`;
 - ``_strings``: the conversions of text (pooled buffers, :class:`RustString`, the helpers a
   new function calls);
 - ``_pool`` and ``_aio``: the worker pool, completion queues, :func:`_aio.async_function`;
@@ -55,6 +56,7 @@ __all__ = [
     "NULL",
     "Handle",
     "call",
+    "call_int64",
     "code_error",
     "encode",
     "ffi",
@@ -136,6 +138,24 @@ def call(export: Callable[..., Any], *args: Any) -> Any:
         status = new_status()
     result = export(*args, status)
     if not result and status.code:
+        error = status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def call_int64(export: Callable[..., Any], *args: Any) -> int:
+    """``export(*args, status)`` for an export returning ``int64_t``, whose failure value is
+    ``GREETER_FAILED`` rather than zero (the header's rule): its result, or the exception its
+    status describes. A separate helper so that :func:`call`, which the pointer and size
+    exports go through, pays no second comparison."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = new_status()
+    result: int = export(*args, status)
+    if result == FAILED and status.code:
         error = status_error(status)
         _give_status(status)
         raise error
