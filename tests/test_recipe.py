@@ -55,16 +55,36 @@ def base_of(patch: Path) -> str:
     return found.group(1)
 
 
-def test_the_recipe_patch_applies_to_its_commit_and_stays_as_small_as_the_readme_says() -> None:
+def patch_rows() -> dict[str, str]:
+    """The README's "Adding a function" table: each example patch's name and its row."""
+    rows = readme_section("Adding a function").splitlines()
+    found = {}
+    for row in rows:
+        link = re.search(r"\(examples/add-a-function/([\w-]+\.patch)\)", row)
+        if row.startswith("|") and link is not None:
+            found[link.group(1)] = row
+    return found
+
+
+def test_every_example_patch_has_a_row_of_the_readme_table() -> None:
+    assert set(patch_rows()) == {patch.name for patch in EXAMPLE.glob("*.patch")}
+    assert "shout.patch" in patch_rows()
+
+
+@pytest.mark.parametrize("name", sorted(patch.name for patch in EXAMPLE.glob("*.patch")))
+def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_readme_says(
+    name: str,
+) -> None:
     """Applied to the commit it was made for, never to the working tree: a user's own changes
     (the recipe asks for some near the patch's context) cannot make it fail."""
-    base_of(EXAMPLE / "shout.patch")
-    done = check_patch(str(EXAMPLE / "shout.patch"))
+    patch = EXAMPLE / name
+    base_of(patch)
+    done = check_patch(str(patch))
     assert done.returncode == 0, done.stdout + done.stderr
     files, lines = counts(done.stdout)
     words = {1: "one", 2: "two", 3: "three"}
     claim = f"{words[files]} source files, {lines} lines of code"
-    assert claim in " ".join(readme_section("Adding a function").split())
+    assert claim in patch_rows()[name]
     assert files <= 3
     assert lines <= 30
 
