@@ -85,6 +85,9 @@ def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_read
     words = {1: "one", 2: "two", 3: "three"}
     claim = f"{words[files]} source files, {lines} lines of code"
     assert claim in patch_rows()[name]
+    walkthrough = (ROOT / "docs" / "adding-a-function.md").read_text().split("\n## ")
+    (section,) = [text for text in walkthrough if f"add-a-function/{name})" in text]
+    assert claim in " ".join(section.split())
     assert files <= 3
     assert lines <= 30
 
