@@ -9,8 +9,9 @@ binding uses. No cbindgen is needed: the headers in include/ are committed.
 Where the build goes: a build through pip or ``python -m build`` (PEP 517) writes nothing into
 the source tree: cargo's target directory, setuptools' build directory and the egg-info go to
 a cache directory outside it (``$GREETER_BUILD_DIR``, by default one per checkout under
-``$XDG_CACHE_HOME/greeter-cffi/``, so a second ``pip install .`` is incremental); a set
-``CARGO_TARGET_DIR`` still wins for cargo. ``python setup.py build`` builds into the tree as it
+``$XDG_CACHE_HOME/greeter-cffi/``, so a second ``pip install .`` is incremental; for a tree in
+the temporary directory, a directory removed when the build ends); a set ``CARGO_TARGET_DIR``
+still wins for cargo. ``python setup.py build`` builds into the tree as it
 always has (``build/lib*/``, ``rust/target/``), and ``build_ext --inplace`` makes the checkout
 itself the build tree: both are asked for by name.
 
@@ -102,9 +103,11 @@ if __name__ == "__main__":
         _quoted = " ".join(f'"{r}"' for r in _missing)
         _stop(f"python setup.py needs {', '.join(_missing)} first: python -m pip install {_quoted}")
 
+import atexit  # noqa: E402
 import hashlib  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 
 from setuptools import setup  # noqa: E402
 from setuptools.command.build_ext import build_ext  # noqa: E402
@@ -124,6 +127,12 @@ def out_of_tree_build_dir() -> Path | None:
     chosen = os.environ.get("GREETER_BUILD_DIR")
     if chosen:
         return Path(chosen).resolve()
+    if ROOT.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        # A scratch tree (a CI step's, a test's) is built once: a cache kept for it would only
+        # grow, so its build directory goes with this process.
+        scratch = Path(tempfile.mkdtemp(prefix=f"{DIST}-build-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return scratch
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
     return cache / DIST / f"{ROOT.name}-{checkout}"

@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 
 import greeter
+from greeter._greeter_cffi import ffi, lib
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "benchmarks" / "bench.py"
@@ -30,6 +31,9 @@ def test_the_floor_extension_computes_the_same_results(bench: ModuleType, tmp_pa
         floor.add(2**31 - 1, 1)
     with pytest.raises(OverflowError):
         floor.rust_add(2**31 - 1, 1)
+    status = ffi.new("GreeterStatus *")
+    lib.greeter_status_take_thread(status)
+    assert status.code == lib.GREETER_OK  # the floor took its failure's thread status
     assert floor.rust_live() == greeter.live_strings()
 
 
