@@ -222,6 +222,14 @@ class Handle:
     def _closed_error(self) -> ValueError:
         return ValueError(self._closed_message)
 
+    def _pointer(self) -> Any:
+        """The pointer, for a call to hold while Rust runs (see above); ValueError once
+        closed. What a method reads first."""
+        ptr = self._ptr
+        if ptr is None:
+            raise self._closed_error()
+        return ptr
+
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
