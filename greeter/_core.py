@@ -211,8 +211,9 @@ class Handle:
     __slots__ = ("__weakref__", "_ptr")
 
     _ptr: Any
-    # The ValueError message for a use after close(), and the TypeError one for a copy.
-    _closed_message: ClassVar[str] = "closed handle"
+    # The ValueError message for a use after close() ("closed <class name>" when empty), and
+    # the TypeError one for a copy.
+    _closed_message: ClassVar[str] = ""
     _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
 
     def _own(self, ptr: Any, free: Callable[[Any], None]) -> None:
@@ -220,7 +221,7 @@ class Handle:
         self._ptr = _gc(ptr, free)
 
     def _closed_error(self) -> ValueError:
-        return ValueError(self._closed_message)
+        return ValueError(self._closed_message or f"closed {type(self).__name__}")
 
     def _pointer(self) -> Any:
         """The pointer, for a call to hold while Rust runs (see above); ValueError once

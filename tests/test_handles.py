@@ -40,9 +40,9 @@ def test_an_async_method_runs_on_its_object_and_outlives_close() -> None:
         return await asyncio.gather(*calls)
 
     assert asyncio.run(main()) == ["<Al>", "<>", "<世界>"]
-    with pytest.raises(ValueError, match="closed handle"):
+    with pytest.raises(ValueError, match="closed Template"):
         _ = template.greet_async("Al")
-    with pytest.raises(ValueError, match="closed handle"):
+    with pytest.raises(ValueError, match="closed Template"):
         template.pointer()
     gc.collect()
     assert greeter.live_objects() == before

@@ -30,6 +30,7 @@ pub struct GreeterGreeter {
 
 impl Handle for GreeterGreeter {
     type Inner = Counted<Template>;
+    const WHAT: &'static str = "greeter";
 }
 
 /// Parses the template `text` (`text_len` bytes of UTF-8, borrowed for the call) and returns
@@ -162,16 +163,9 @@ pub unsafe extern "C" fn greeter_greeter_greet_submit(
         guard(status, || {
             // Each job holds a reference of its own, dropped when the job ends, before its
             // completion is delivered.
-            submit_method(
-                greeter,
-                "greeter",
-                names,
-                lens,
-                count,
-                queue,
-                first_id,
-                |g, name| g.render(name),
-            )
+            submit_method(greeter, names, lens, count, queue, first_id, |g, name| {
+                g.render(name)
+            })
         })
     }
 }

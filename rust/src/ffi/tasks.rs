@@ -67,15 +67,13 @@ pub unsafe fn submit<R: Into<Output>>(
     unsafe { enqueue(jobs, &queue, first) }
 }
 
-/// [`submit`] for a method: `work` runs on the object behind `handle` (`what` names it in
-/// errors) and each packed text. Each job holds a reference of its own to the object, so the
+/// [`submit`] for a method: `work` runs on the object behind `handle` and each packed text. Each job holds a reference of its own to the object, so the
 /// caller may drop its reference as soon as this returns.
 ///
 /// # Safety
 /// `handle` as for [`handle_in`]; the other arguments as for [`submit`].
-#[allow(clippy::too_many_arguments)] // submit's arguments and the object's: the export's own
 pub unsafe fn submit_method<H: Handle, R: Into<Output>>(
-    handle: *const H, what: &str, names: *const c_char, lens: *const usize, count: usize,
+    handle: *const H, names: *const c_char, lens: *const usize, count: usize,
     queue: *const GreeterCompletionQueue, first: *mut u64,
     work: impl Fn(&H::Inner, &str) -> Result<R> + Clone + Send + 'static,
 ) -> Result<usize>
@@ -83,7 +81,7 @@ where
     H::Inner: 'static,
 {
     // SAFETY: forwarded from this function's contract.
-    let borrowed = unsafe { handle_in(handle, what) }?;
+    let borrowed = unsafe { handle_in(handle, H::WHAT) }?;
     let object: Arc<H::Inner> = Arc::clone(&borrowed);
     // SAFETY: forwarded from this function's contract.
     unsafe {

@@ -211,6 +211,8 @@ pub unsafe fn value_out<T>(out: *mut T, value: T) {
 pub trait Handle {
     /// The Rust value behind the handle.
     type Inner: Send + Sync;
+    /// How an error names a NULL handle of this type (`"greeter is NULL"`).
+    const WHAT: &'static str = "handle";
 }
 
 /// Hands the caller a reference to `value`: a handle it owns and gives back with the type's
@@ -268,17 +270,16 @@ pub unsafe fn drop_handle<H: Handle>(ptr: *mut H) -> Result<()> {
 }
 
 /// The body of a method export on text: `work` on the object behind `handle` (borrowed for
-/// the call, as by [`handle_in`]; `what` names it in errors) and the borrowed text at `ptr`
-/// (as by [`text_in`]).
+/// the call, as by [`handle_in`]) and the borrowed text at `ptr` (as by [`text_in`]).
 ///
 /// # Safety
 /// As for [`handle_in`] and [`text_in`].
 pub unsafe fn text_method<H: Handle, R>(
-    handle: *const H, what: &str, ptr: *const c_char, len: usize,
+    handle: *const H, ptr: *const c_char, len: usize,
     work: impl FnOnce(&H::Inner, &str) -> Result<R>,
 ) -> Result<R> {
     // SAFETY: forwarded from this function's contract.
-    let object = unsafe { handle_in(handle, what) }?;
+    let object = unsafe { handle_in(handle, H::WHAT) }?;
     // SAFETY: forwarded from this function's contract.
     work(&object, unsafe { text_in(ptr, len, "name") }?)
 }
@@ -410,6 +411,7 @@ mod tests {
     }
     impl Handle for Book {
         type Inner = Counted<String>;
+        const WHAT: &'static str = "book";
     }
 
     #[test]
@@ -421,17 +423,11 @@ mod tests {
         let join = |book: &Counted<String>, name: &str| Ok(format!("{}{name}»", book.as_str()));
         // SAFETY: a live handle and texts valid for their lengths, or NULL; dropped once.
         unsafe {
-            let joined = text_method(book, "book", b"Zo".as_ptr().cast(), 2, join);
+            let joined = text_method(book, b"Zo".as_ptr().cast(), 2, join);
             assert_eq!(joined.unwrap(), "«Zo»");
-            let e = text_method(
-                std::ptr::null::<Book>(),
-                "book",
-                b"Zo".as_ptr().cast(),
-                2,
-                join,
-            );
+            let e = text_method(std::ptr::null::<Book>(), b"Zo".as_ptr().cast(), 2, join);
             assert_eq!(e.unwrap_err().message, "book is NULL");
-            let e = text_method(book, "book", b"\xff".as_ptr().cast(), 1, join).unwrap_err();
+            let e = text_method(book, b"\xff".as_ptr().cast(), 1, join).unwrap_err();
             assert_eq!(e.code, GREETER_ERR_INVALID_UTF8);
             drop_handle(book).unwrap();
             drop_handle(std::ptr::null_mut::<Book>()).unwrap();
