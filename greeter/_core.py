@@ -5,7 +5,7 @@ through the names it exports (``ffi``, ``lib``, ``short_lib``) and its helpers, 
 return cdata to a user. The modules stack, each importing only those before it:
 
 - ``_core`` (this one): the library, statuses and exceptions, :func:`call` (and
-  :func:`call_int64` for an ``int64_t`` result), :class:`Handle`;
+  :func:`call_i64` for an ``int64_t`` result, Rust's ``i64``), :class:`Handle`;
 - ``_strings``: the conversions of text (pooled buffers, :class:`RustString`, the helpers a
   new function calls);
 - ``_pool`` and ``_aio``: the worker pool, completion queues, :func:`_aio.async_function`;
@@ -56,7 +56,7 @@ __all__ = [
     "NULL",
     "Handle",
     "call",
-    "call_int64",
+    "call_i64",
     "code_error",
     "encode",
     "ffi",
@@ -145,7 +145,7 @@ def call(export: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-def call_int64(export: Callable[..., Any], *args: Any) -> int:
+def call_i64(export: Callable[..., Any], *args: Any) -> int:
     """``export(*args, status)`` for an export returning ``int64_t``, whose failure value is
     ``GREETER_FAILED`` rather than zero (the header's rule): its result, or the exception its
     status describes. A separate helper so that :func:`call`, which the pointer and size
