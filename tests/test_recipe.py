@@ -82,14 +82,20 @@ def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_read
     done = check_patch(str(patch))
     assert done.returncode == 0, done.stdout + done.stderr
     files, lines = counts(done.stdout)
-    words = {1: "one", 2: "two", 3: "three"}
+    words = {1: "one", 2: "two", 3: "three", 4: "four"}
     claim = f"{words[files]} source files, {lines} lines of code"
     assert claim in patch_rows()[name]
     walkthrough = (ROOT / "docs" / "adding-a-function.md").read_text().split("\n## ")
     (section,) = [text for text in walkthrough if f"add-a-function/{name})" in text]
     assert claim in " ".join(section.split())
-    assert files <= 3
-    assert lines <= 30
+    # The recipe's limits: a function's, or a new object type's (its "limits:" line).
+    limits = re.search(
+        r"^limits: (\d+) source files, (\d+) lines of code$", patch.read_text(), re.M
+    )
+    max_files, max_lines = (3, 30) if limits is None else (int(limits[1]), int(limits[2]))
+    assert (max_files, max_lines) in {(3, 30), (4, 60)}
+    assert files <= max_files
+    assert lines <= max_lines
 
 
 def test_the_count_is_the_same_wherever_the_hunks_land(tmp_path: Path) -> None:
@@ -122,3 +128,15 @@ def test_the_line_count_refuses_a_patch_over_the_limit(tmp_path: Path) -> None:
     done = check_patch(str(patch), "--applied", str(tmp_path))
     assert done.returncode == 1
     assert "1 source files, 31 lines of code added" in done.stdout
+
+
+def test_a_patch_states_the_larger_limits_of_an_object_type(tmp_path: Path) -> None:
+    patch = tmp_path / "object.patch"
+    header = "limits: 4 source files, 60 lines of code\n"
+    for added, refused in ((60, 0), (61, 1)):
+        body = "".join(f"+x = {i}\n" for i in range(added))
+        patch.write_text(
+            f"{header}--- a/greeter/_objects.py\n+++ b/greeter/_objects.py\n"
+            f"@@ -1,0 +1,{added} @@\n{body}"
+        )
+        assert check_patch(str(patch), "--applied", str(tmp_path)).returncode == refused
