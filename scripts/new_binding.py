@@ -221,6 +221,8 @@ def tracked_files(root: Path) -> list[str]:
         raise Refused(
             f"{root} is not a git checkout: the new project is made from its tracked files"
         )
+    if shutil.which("git") is None:
+        raise Refused("git not found on PATH: install git")
     listing = subprocess.run(
         ["git", "-C", str(root), "ls-files", "-z", "--cached"],
         capture_output=True,

@@ -27,6 +27,8 @@ KERNEL_THREAD_NAME_BYTES = 15  # Linux keeps the first 15 bytes of a thread's na
 def _require_git_checkout() -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: the generator copies the files git tracks")
+    if shutil.which("git") is None:
+        pytest.skip("git is not on PATH: the generator lists the files git tracks")
 
 
 def _require_tools(new_binding: ModuleType) -> None:
