@@ -26,7 +26,7 @@ help:
 	@echo "make fmt     ruff format + cargo fmt"
 	@echo "make test    install the package into $(VENV) and run pytest against it"
 	@echo "make check   every gate: lint, mypy, rust fmt/clippy/tests, drift, tests"
-	@echo "make bench   python -m greeter bench"
+	@echo "make bench   python benchmarks/bench.py (against the installed package)"
 	@echo "make wheel   dist/*.whl for this machine's glibc, checked, with auditwheel show"
 	@echo "make manylinux  dist/*manylinux2014*.whl (zig, glibc $(GLIBC)), repaired and checked"
 	@echo "               (PyPy's: make manylinux PYTHON=pypy3 VENV=.venv-pypy VENV_EXTRAS=test)"
@@ -57,7 +57,7 @@ fmt: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict greeter tests examples
+	$(BIN)/mypy --strict greeter tests examples benchmarks
 
 rust-check:
 	cd rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test --quiet
@@ -74,10 +74,10 @@ test: venv
 check: lint rust-check fresh test
 
 bench: test
-	$(PY) -P -m greeter bench  # -P: import the installed greeter, not ./greeter
+	$(PY) benchmarks/bench.py  # the script's directory, not ./, goes on sys.path: the installed greeter
 
 wheel: venv
-	rm -rf build dist/$(DIST)-*.whl  # a stale build/lib would leak removed modules into the wheel
+	rm -f dist/$(DIST)-*.whl
 	$(PY) -m pip wheel . -w dist --no-deps --quiet
 	$(PY) scripts/check_dist.py wheel dist/$(DIST)-*.whl
 	$(BIN)/auditwheel show dist/$(DIST)-*.whl

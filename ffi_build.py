@@ -25,6 +25,9 @@ lets setup.py tag the wheel ``cp311-abi3``; on PyPy they are plain cffi modules 
 (a ``pp311`` wheel), without the CPython-only speed-ups (:data:`CPYTHON_SPEEDUPS`).
 The linker strips them unless ``GREETER_STRIP=0``.
 
+:func:`header_items` and :func:`header_functions` are the project's one reader of the headers
+(what they declare and document): the build, and the tests that ask, go through them.
+
     python ffi_build.py                  # build both modules in place (setup.py is the usual way)
     python ffi_build.py --emit-short F   # write the short-call module's C source to F, checked
 """
@@ -36,6 +39,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import cffi
 
@@ -66,7 +70,7 @@ BUILD_OPTIONS: dict[str, list[str]] = {
 # directly, converting the arguments itself). Two speed-ups below rewrite CPython's wrappers:
 # the int32_t argument rule (INTEGER_ARGUMENTS) and the short-call module that keeps the GIL
 # (SHORT_CALL_PREAMBLE). Elsewhere neither is compiled: both modules are cffi's ordinary ones and
-# greeter applies the same rules in Python (greeter._native reads GREETER_BINDING_INT_ONLY).
+# greeter applies the same rules in Python (greeter._functions reads GREETER_BINDING_INT_ONLY).
 CPYTHON_SPEEDUPS = sys.implementation.name == "cpython"
 
 # Declared in both modules: 1 when the extension's int32_t arguments take int (and its
@@ -110,7 +114,8 @@ ffibuilder.set_source("greeter._greeter_cffi", BINDING_SOURCE, **BUILD_OPTIONS)
 # --- the short-call module ----------------------------------------------------------------
 
 SHORT_CALL_MODULE = "greeter._greeter_cffi_short"
-SHORT_CALL_MARKER = "// Short call:"
+# The line of a doc comment that marks a short call (in either header, comment markers aside).
+SHORT_CALL_MARKER = "Short call:"
 
 # Inserted by cffi after its own prelude (which includes Python.h and defines the errno
 # helpers) and before the wrappers, so the wrappers below it see these definitions. cffi
@@ -164,23 +169,75 @@ class ShortCallError(Exception):
     """The short-call set or cffi's generated C is not what the short-call module relies on."""
 
 
-def short_call_declarations(cdef_text: str) -> dict[str, str]:
-    """``{name: C declaration}`` of every function whose doc comment has the marker line.
+# --- reading the headers ------------------------------------------------------------------
+# The one reader of include/*.h (and of the installed copy of greeter.h): the build, the stub's
+# drift test and every test that asks what the header declares or documents call it.
 
-    cbindgen writes each item as its ``//`` doc lines followed by the declaration, items
-    separated by blank lines; that is the only layout relied on here.
-    """
+FUNCTION = re.compile(r"(?!typedef\b)[\w\s*]+?\b(\w+)\s*\((.*)\)\s*;", re.DOTALL)
+
+
+class HeaderItem(NamedTuple):
+    """One item cbindgen wrote: its doc comment's lines (markers removed) and its code. (A
+    NamedTuple, not a dataclass: cffi runs this file without registering it as a module.)"""
+
+    doc: tuple[str, ...]
+    code: str
+
+    @property
+    def function(self) -> str | None:
+        """The name, when the item declares a function."""
+        match = FUNCTION.fullmatch(self.code)
+        return match.group(1) if match else None
+
+    @property
+    def doc_text(self) -> str:
+        """The doc comment as one line of text (whatever its line breaks)."""
+        return " ".join(" ".join(self.doc).split())
+
+
+def header_items(text: str) -> list[HeaderItem]:
+    """The items of a cbindgen header, in order: each is its doc comment (``//`` lines, or a
+    ``/** ... */`` block) followed by its code, and items are separated by blank lines; that
+    is the only layout relied on. Preprocessor lines and ``extern "C"`` braces are no code."""
+    items = []
+    for block in re.split(r"\n\s*\n", text):
+        doc: list[str] = []
+        code: list[str] = []
+        in_comment = False
+        for line in block.splitlines():
+            stripped = line.strip()
+            if in_comment or stripped.startswith("/*"):
+                in_comment = not stripped.endswith("*/")
+                text_part = stripped.removeprefix("/**").removeprefix("/*").removesuffix("*/")
+                doc.append(text_part.strip().removeprefix("*").strip())
+            elif stripped.startswith("//"):
+                doc.append(stripped.removeprefix("//").strip())
+            elif stripped and not stripped.startswith("#") and stripped not in HEADER_BRACES:
+                code.append(stripped)
+        items.append(HeaderItem(tuple(line for line in doc if line), " ".join(code)))
+    return items
+
+
+HEADER_BRACES = {'extern "C" {', "}"}
+
+
+def header_functions(header: Path) -> dict[str, HeaderItem]:
+    """``{name: item}`` of every function the header declares."""
+    items = header_items(header.read_text(encoding="utf-8"))
+    return {item.function: item for item in items if item.function is not None}
+
+
+def short_call_declarations(cdef_text: str) -> dict[str, str]:
+    """``{name: C declaration}`` of every function whose doc comment has the marker line."""
     found: dict[str, str] = {}
-    for block in re.split(r"\n\s*\n", cdef_text):
-        lines = block.strip().splitlines()
-        if not any(line.startswith(SHORT_CALL_MARKER) for line in lines):
+    for item in header_items(cdef_text):
+        if not any(line.startswith(SHORT_CALL_MARKER) for line in item.doc):
             continue
-        code = " ".join(line.strip() for line in lines if not line.lstrip().startswith("//"))
-        match = re.fullmatch(r"[\w\s*]+?\b(\w+)\s*\((.*)\)\s*;", code, re.DOTALL)
+        match = FUNCTION.fullmatch(item.code)
         if match is None:
             raise ShortCallError(
                 f"{SHORT_CALL_MARKER!r} marks something that is not a function declaration: "
-                f"{code or block.strip()!r}"
+                f"{item.code or item.doc_text!r}"
             )
         name, params = match.groups()
         if "(*" in params:
@@ -188,7 +245,7 @@ def short_call_declarations(cdef_text: str) -> dict[str, str]:
                 f"{name} is marked {SHORT_CALL_MARKER!r} but takes a function pointer: a call "
                 "that can call back into Python must release the GIL"
             )
-        found[name] = code
+        found[name] = item.code
     if not found:
         raise ShortCallError(f"no declaration in the cdef header is marked {SHORT_CALL_MARKER!r}")
     return found

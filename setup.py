@@ -2,12 +2,22 @@
 
 ``pip install .``, ``pip wheel .``, ``python setup.py build`` and ``python setup.py build_ext
 --inplace`` all run cargo (release) first, then cffi's build_ext for every module that
-``cffi_modules`` declares, then copy the cdylib and the public header into the package, so that
-``greeter.library_path()`` and ``greeter.include_dir()`` point at the very build the binding
-uses. No cbindgen is needed: the headers in include/ are committed.
+``cffi_modules`` declares, then copy the cdylib and the public header into the built package, so
+that ``greeter.library_path()`` and ``greeter.include_dir()`` point at the very build the
+binding uses. No cbindgen is needed: the headers in include/ are committed.
 
-The version is written into ``greeter/_version.py`` at build time, from rust/Cargo.toml, so a
-build tree (``build/lib*/`` or an in-place build) imports without distribution metadata.
+Where the build goes: a build through pip or ``python -m build`` (PEP 517) writes nothing into
+the source tree: cargo's target directory, setuptools' build directory and the egg-info go to
+a cache directory outside it (``$GREETER_BUILD_DIR``, by default one per checkout under
+``$XDG_CACHE_HOME/greeter-cffi/``, so a second ``pip install .`` is incremental; for a tree in
+the temporary directory, a directory removed when the build ends); a set ``CARGO_TARGET_DIR``
+still wins for cargo. ``python setup.py build`` builds into the tree as it
+always has (``build/lib*/``, ``rust/target/``), and ``build_ext --inplace`` makes the checkout
+itself the build tree: both are asked for by name.
+
+The version is written into the built ``greeter/_version.py``, from rust/Cargo.toml, so a
+build tree (``build/lib*/`` or an in-place build) imports without distribution metadata;
+``python setup.py build`` and ``build_ext --inplace`` also refresh the committed copy.
 
 The wheel is tagged ``cp311-abi3``: cffi compiles the extension against CPython's limited API
 (it is named ``_greeter_cffi.abi3.so``) and the Rust library does not touch Python at all, so
@@ -93,18 +103,46 @@ if __name__ == "__main__":
         _quoted = " ".join(f'"{r}"' for r in _missing)
         _stop(f"python setup.py needs {', '.join(_missing)} first: python -m pip install {_quoted}")
 
+import atexit  # noqa: E402
+import hashlib  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 
 from setuptools import setup  # noqa: E402
 from setuptools.command.build_ext import build_ext  # noqa: E402
 from setuptools.command.build_py import build_py  # noqa: E402
 from setuptools.errors import SetupError  # noqa: E402
 
+PACKAGE = "greeter"
 CARGO_TOML = ROOT / "rust" / "Cargo.toml"
-TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "rust" / "target"))
-HEADER = ROOT / "include" / "greeter.h"
-VERSION_FILE = ROOT / "greeter" / "_version.py"
+
+
+def out_of_tree_build_dir() -> Path | None:
+    """Where a PEP 517 build (pip, ``python -m build``) puts everything it makes, or None for
+    ``python setup.py ...``, which builds in the tree (module docstring). setuptools' PEP 517
+    backend is the one that imports ``setuptools.build_meta`` before it runs this file."""
+    if "setuptools.build_meta" not in sys.modules:
+        return None
+    chosen = os.environ.get("GREETER_BUILD_DIR")
+    if chosen:
+        return Path(chosen).resolve()
+    if ROOT.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        # A scratch tree (a CI step's, a test's) is built once: a cache kept for it would only
+        # grow, so its build directory goes with this process.
+        scratch = Path(tempfile.mkdtemp(prefix=f"{DIST}-build-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return scratch
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    return cache / DIST / f"{ROOT.name}-{checkout}"
+
+
+BUILD_DIR = out_of_tree_build_dir()
+DEFAULT_TARGET_DIR = BUILD_DIR / "cargo" if BUILD_DIR else ROOT / "rust" / "target"
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", DEFAULT_TARGET_DIR))
+HEADER = ROOT / "include" / f"{PACKAGE}.h"
+VERSION_FILE = Path(PACKAGE, "_version.py")
 VERSION_TEMPLATE = '''\
 """The package version, written by setup.py from rust/Cargo.toml at build time (never edit it
 by hand), so that an installation and a build tree alike know it without distribution metadata.
@@ -121,9 +159,9 @@ RUST_TRIPLE = f"{platform.machine()}-unknown-linux-gnu"
 # export is its init function.
 ZIG_REFUSES = frozenset(["-Wl,-Bsymbolic-functions"])
 CDYLIB = (
-    TARGET_DIR / f"{RUST_TRIPLE}" / "release" / "libgreeter.so"
+    TARGET_DIR / f"{RUST_TRIPLE}" / "release" / f"lib{PACKAGE}.so"
     if ZIG_GLIBC
-    else TARGET_DIR / "release" / "libgreeter.so"
+    else TARGET_DIR / "release" / f"lib{PACKAGE}.so"
 )
 
 INSTALL_HINTS = {
@@ -186,8 +224,15 @@ class BuildPyWithVersion(build_py):
     """Copies the package with a _version.py that matches rust/Cargo.toml."""
 
     def run(self) -> None:
-        write_version_file(VERSION_FILE)
+        built_package = Path(self.build_lib) / PACKAGE
+        if BUILD_DIR is not None and built_package.is_dir():
+            # The cache outlives this build: a module since removed from the tree must not
+            # reach the wheel from an earlier build's copy.
+            shutil.rmtree(built_package)
         super().run()
+        write_version_file(built_package / VERSION_FILE.name)
+        if BUILD_DIR is None:
+            write_version_file(ROOT / VERSION_FILE)
 
 
 class BuildRustThenCffi(build_ext):
@@ -205,27 +250,22 @@ class BuildRustThenCffi(build_ext):
             require(os.environ.get("CC", "cc").split()[0], "a C compiler")
             cmd = [cargo, "build"]
         cmd += ["--release", "--locked", "--manifest-path", str(CARGO_TOML)]
+        cmd += ["--target-dir", str(TARGET_DIR)]
         if strip_enabled():
             # The dynamic symbol table (the exported C API) stays; .symtab and debug info go.
             env.setdefault("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         print(f"{DIST}:", " ".join(cmd), flush=True)
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             raise SetupError(f"{DIST}: cargo build failed; see its output above")
-        write_version_file(VERSION_FILE)
         if ZIG_GLIBC:
             # Objects and extensions left in build/ by the host compiler must not be reused.
             self.force = True
         super().run()  # cffi generates the C source, then build_extensions() below
-        package_dir = ROOT / "greeter" if self.inplace else Path(self.build_lib) / "greeter"
-        self.ship_native_files(package_dir)
-        if not self.inplace and (ROOT / ".git").exists():
-            # A git checkout: `python -m greeter` run from its root imports ./greeter (the
-            # working directory comes first on sys.path), so give that copy the same build.
-            # The files are ignored by git and excluded from the sdist.
-            self.ship_native_files(ROOT / "greeter")
-            for ext in self.extensions:
-                built = Path(self.get_ext_fullpath(ext.name))
-                shutil.copy2(built, ROOT / "greeter" / built.name)
+        # In place, the checkout is the build tree; otherwise only build_lib gets the files.
+        build_root = ROOT if self.inplace else Path(self.build_lib)
+        if self.inplace:
+            write_version_file(ROOT / VERSION_FILE)
+        self.ship_native_files(build_root / PACKAGE)
 
     @staticmethod
     def ship_native_files(dest: Path) -> None:
@@ -251,11 +291,23 @@ class BuildRustThenCffi(build_ext):
         super().build_extensions()
 
 
+# A PEP 517 build keeps its build directory and egg-info out of the tree (module docstring).
+OUT_OF_TREE_OPTIONS = (
+    {
+        "build": {"build_base": str(BUILD_DIR / "setuptools")},
+        "egg_info": {"egg_base": str(BUILD_DIR)},
+    }
+    if BUILD_DIR
+    else {}
+)
+if BUILD_DIR:
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+
 setup(
     version=crate_version(),
     # The second module keeps the GIL for the short calls; ffi_build.py explains it.
     cffi_modules=["ffi_build.py:ffibuilder", "ffi_build.py:short_call_builder"],
     cmdclass={"build_py": BuildPyWithVersion, "build_ext": BuildRustThenCffi},
     # One wheel for CPython >= 3.11: the extension uses only the limited API (abi3).
-    options={"bdist_wheel": {"py_limited_api": "cp311"}},
+    options={"bdist_wheel": {"py_limited_api": "cp311"}, **OUT_OF_TREE_OPTIONS},
 )

@@ -4,8 +4,8 @@
  *
  * Build and run against the library the installed Python package ships:
  *
- *   INC=$(python -c 'import greeter; print(greeter.include_dir())')
- *   LIB=$(python -c 'import greeter; print(greeter.library_path().parent)')
+ *   INC=$(python -P -c 'import greeter; print(greeter.include_dir())')
+ *   LIB=$(python -P -c 'import greeter; print(greeter.library_path().parent)')
  *   cc -std=c99 -Wall -Wextra -pedantic -I"$INC" examples/hello.c \
  *      -L"$LIB" -lgreeter -Wl,-rpath,"$LIB" -o hello
  *   ./hello

@@ -23,7 +23,7 @@ check() { # NAME COMMAND...: runs it, compares stdout with the expected text on 
   echo "examples: $name ok"
 }
 
-version=$("$PYTHON" -c 'import greeter; print(greeter.__version__)')
+version=$("$PYTHON" -P -c 'import greeter; print(greeter.__version__)')
 
 check hello.py "$PYTHON" "$here/hello.py" <<EOT
 8
@@ -42,8 +42,8 @@ True
 library $version
 EOT
 
-INC=$("$PYTHON" -c 'import greeter; print(greeter.include_dir())')
-LIB=$("$PYTHON" -c 'import greeter; print(greeter.library_path().parent)')
+INC=$("$PYTHON" -P -c 'import greeter; print(greeter.include_dir())')
+LIB=$("$PYTHON" -P -c 'import greeter; print(greeter.library_path().parent)')
 for std in c89 c99; do
   "$CC" -std=$std -Wall -Wextra -pedantic -Werror -I"$INC" "$here/hello.c" \
     -L"$LIB" -lgreeter -Wl,-rpath,"$LIB" -o "$out/hello-$std"

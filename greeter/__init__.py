@@ -16,7 +16,17 @@ users the very library and header this package uses.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
+
+if find_spec(f"{__name__}._greeter_cffi") is None:
+    # The source tree's package (Python started in a checkout's root puts it first on sys.path):
+    # builds go to build/ or site-packages, never here, unless built in place.
+    raise ImportError(
+        f"{__name__} at {Path(__file__).parent} has no compiled extension: this is a source "
+        "tree; import the installed package (run from another directory, or `python -P`), "
+        "or build here with `python setup.py build_ext --inplace`"
+    )
 
 from greeter import _functions, _objects
 from greeter._aio import configure_pool, pool_size, shutdown

@@ -135,6 +135,9 @@ class Lib:
     """The type of ``lib``: the C library's constants, functions and globals."""
 
     GREETER_DEBUG_SPIN_MAX_MICROS: Final = 1000000
+    GREETER_DEBUG_SHAPE_BYTES: Final = 1
+    GREETER_DEBUG_SHAPE_INTEGER: Final = 2
+    GREETER_DEBUG_SHAPE_GREETER: Final = 3
     GREETER_FAILED: Final = -9223372036854775807
     GREETER_GREETING_EXTRA_BYTES: Final = 8
     GREETER_DEFAULT_QUEUE_CAPACITY: Final = 65536
@@ -178,6 +181,17 @@ class Lib:
     def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
     def greeter_debug_locks_taken() -> int: ...
+    @staticmethod
+    def greeter_debug_shapes_submit(
+        shape: int,
+        names: CData | bytes,
+        lens: CData,
+        count: int,
+        queue: CData,
+        first: CData,
+        status: CData,
+        /,
+    ) -> int: ...
     @staticmethod
     def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
@@ -270,10 +284,11 @@ class Lib:
         queue: CData,
         ids: CData,
         codes: CData,
+        lens: CData,
         capacity: int,
-        text: CData,
-        text_len: int,
-        text_used: CData,
+        data: CData,
+        data_len: int,
+        data_used: CData,
         remaining: CData,
         status: CData,
         /,

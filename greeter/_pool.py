@@ -4,17 +4,24 @@ calls the library. :mod:`greeter._aio` builds asyncio on top of it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from itertools import repeat as _repeat
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from greeter._core import Handle, call, code_error, ffi, lib, new_status, status_error
 from greeter._strings import new_uncleared, unpack
 from greeter.errors import GreeterError, PoolShutDownError
 
 __all__ = [
+    "BYTES",
+    "INTEGER",
+    "TEXT",
+    "Batch",
     "Completion",
     "CompletionQueue",
+    "Lift",
+    "handle_lift",
     "pool_configure",
     "pool_shutdown",
     "pool_size",
@@ -42,10 +49,41 @@ def task_cancel(task_id: int) -> int:
     return outcome
 
 
-Completion = tuple[int, str | None, GreeterError | None]
+# --- asynchronous results: bytes with a length, lifted into Python by each function's shape --
+
+T = TypeVar("T")
+
+Lift = Callable[[bytes], T]
+"""How an asynchronous function's result (the bytes a completion carries) becomes its Python
+value; each function states its own (``async_function(..., lift=...)``)."""
+
+TEXT: Callable[[bytes], str] = bytes.decode
+"""A text result: UTF-8."""
+
+BYTES: Callable[[bytes], bytes] = bytes
+"""A bytes result, as it is."""
+
+INTEGER: Callable[[bytes], int] = partial(int.from_bytes, byteorder=sys.byteorder, signed=True)
+"""An integer result: an ``int64_t`` in native byte order."""
+
+
+def handle_lift(ctype: str, adopt: Callable[[Any], T]) -> Callable[[bytes], T]:
+    """The lift of a result that is a new object: its handle (a pointer in native byte order)
+    of C type ``ctype`` (``"GreeterX *"``), which ``adopt(cdata)`` turns into the Python object
+    that owns it (a :class:`~greeter._core.Handle` subclass freeing it with ``_free``). Every
+    result drained is lifted, even one whose awaiting task is gone, so none is left unowned."""
+
+    def lift(payload: bytes) -> T:
+        return adopt(ffi.cast(ctype, int.from_bytes(payload, sys.byteorder)))
+
+    return lift
+
+
+Completion = tuple[int, bytes | None, GreeterError | None]
+Batch = tuple[list[int], list[int], bytes, list[int]]
 
 _DRAIN_BATCH = 1024
-_DRAIN_TEXT = 64 * 1024
+_DRAIN_DATA = 64 * 1024
 _drain = lib.greeter_queue_drain
 _LENS_TYPE = ffi.typeof("size_t[]")
 _new_lens = ffi.new
@@ -69,18 +107,19 @@ class CompletionQueue(Handle):
     # Each call passes the cdata as an argument and so holds it while Rust runs with the GIL
     # released: a close() on another thread (an exit-time finalizer, say) defers the free
     # until the call returns (Handle).
-    __slots__ = ("_codes", "_first", "_ids", "_left", "_status", "_text", "_used", "fd")
+    __slots__ = ("_codes", "_data", "_first", "_ids", "_left", "_lens", "_status", "_used", "fd")
 
     def __init__(self) -> None:
         self._own(call(lib.greeter_queue_new), lib.greeter_queue_free)
         self.fd: int = call(lib.greeter_queue_fd, self._ptr)
         # Reused per queue: only its loop's thread submits and drains, and neither nests.
         self._status = new_status()
-        # greeter_queue_drain writes a batch into flat arrays: three bulk copies per batch
+        # greeter_queue_drain writes a batch into flat arrays: four bulk copies per batch
         # instead of several cffi field accesses per completion, and nothing to release.
         self._ids = ffi.new("uint64_t[]", _DRAIN_BATCH)
         self._codes = ffi.new("GreeterCode[]", _DRAIN_BATCH)
-        self._text = ffi.new("char[]", _DRAIN_TEXT)
+        self._lens = ffi.new("size_t[]", _DRAIN_BATCH)
+        self._data = ffi.new("char[]", _DRAIN_DATA)
         self._used = ffi.new("size_t *")
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
@@ -105,40 +144,52 @@ class CompletionQueue(Handle):
         first_id: int = first[0]
         return first_id, n
 
-    def drain(self, limit: int = _DRAIN_BATCH) -> list[Completion]:
-        """Up to ``limit`` waiting completions, oldest first, as ``(task_id, value, error)``.
-        The descriptor stays readable while more are waiting."""
-        out: list[Completion] = []
+    def drain_batches(self, limit: int = _DRAIN_BATCH) -> list[Batch]:
+        """Up to ``limit`` waiting completions, oldest first, as they cross: batches of
+        ``(task_ids, codes, data, sizes)``, the ``i``-th completion's bytes being the next
+        ``sizes[i]`` bytes of ``data``: its result (its function's lift reads them) when
+        ``codes[i]`` is 0, else its error message (UTF-8). What a result owns (a handle) is the
+        caller's from here on. The descriptor stays readable while more are waiting."""
+        out: list[Batch] = []
         ptr = self._ptr
         if ptr is None:
             return out
-        ids, codes, used, left = self._ids, self._codes, self._used, self._left
-        text, room, status = self._text, _DRAIN_TEXT, self._status
-        while len(out) < limit:
-            want = min(limit - len(out), _DRAIN_BATCH)
-            n: int = _drain(ptr, ids, codes, want, text, room, used, left, status)
+        ids, codes, lens, used, left = self._ids, self._codes, self._lens, self._used, self._left
+        data, room, status = self._data, _DRAIN_DATA, self._status
+        taken = 0
+        while taken < limit:
+            want = min(limit - taken, _DRAIN_BATCH)
+            n: int = _drain(ptr, ids, codes, lens, want, data, room, used, left, status)
             if n == 0:
                 if status.code:
                     raise status_error(status)
                 if used[0] <= room:
                     break  # nothing waiting
-                # One text larger than the buffer: a buffer for it, this drain only.
+                # One result larger than the buffer: a buffer for it, this drain only.
                 room = used[0]
-                text = new_uncleared("char[]", room)
+                data = new_uncleared("char[]", room)
                 continue
-            texts = unpack(text, used[0]).decode().split("\0")
-            task_ids: list[int] = unpack(ids, n)
-            codes_: list[int] = unpack(codes, n)
-            if any(codes_):
-                for task_id, code, value in zip(task_ids, codes_, texts, strict=True):
-                    if code:
-                        out.append((task_id, None, code_error(code, value)))
-                    else:
-                        out.append((task_id, value, None))
-            else:
-                out.extend(zip(task_ids, texts, _repeat(None)))
+            out.append((unpack(ids, n), unpack(codes, n), unpack(data, used[0]), unpack(lens, n)))
+            taken += n
             if not left[0]:
                 break
+        return out
+
+    def drain(self, limit: int = _DRAIN_BATCH) -> list[Completion]:
+        """Up to ``limit`` waiting completions, oldest first, as ``(task_id, payload, error)``:
+        the result's bytes, or the error; as :meth:`drain_batches`, one tuple a completion."""
+        out: list[Completion] = []
+        for task_ids, codes, data, sizes in self.drain_batches(limit):
+            at = 0
+            for task_id, code, size in zip(task_ids, codes, sizes, strict=True):
+                payload = data[at : at + size]
+                at += size
+                if code:
+                    out.append(
+                        (task_id, None, code_error(code, payload.decode("utf-8", "replace")))
+                    )
+                else:
+                    out.append((task_id, payload, None))
         return out
 
     def forget(self) -> None:

@@ -35,7 +35,7 @@ _new_object = object.__new__
 
 
 class RustString(Handle):
-    """A string allocated by Rust and owned by this object until :meth:`close`.
+    """A string allocated by Rust and owned by this object until ``close()``.
 
     ``close()`` (or leaving a ``with`` block) frees it with ``greeter_string_free`` exactly
     once; closing again does nothing. An object never closed is freed when it is collected.

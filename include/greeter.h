@@ -20,6 +20,25 @@ extern "C" {
 #define GREETER_DEBUG_SPIN_MAX_MICROS 1000000
 
 /**
+ * `greeter_debug_shapes_submit`: each result is the text's UTF-8 bytes in reverse order
+ * (bytes, not text in general).
+ */
+#define GREETER_DEBUG_SHAPE_BYTES 1
+
+/**
+ * `greeter_debug_shapes_submit`: each result is the text's length in bytes, negated, as an
+ * `int64_t`.
+ */
+#define GREETER_DEBUG_SHAPE_INTEGER 2
+
+/**
+ * `greeter_debug_shapes_submit`: each result is a new greeter object whose template is the
+ * text (a refused template is the task's error); the caller owns the handle a drain hands
+ * out and drops it with `greeter_greeter_free`.
+ */
+#define GREETER_DEBUG_SHAPE_GREETER 3
+
+/**
  * What an `int64_t` export returns on failure (`-INT64_MAX`, spelled as a literal so that
  * cffi's `cdef` reads it): a value none of their results can take. For a hot-path export (no
  * status parameter) the failure's status is then the calling thread's; take it with
@@ -303,6 +322,26 @@ void greeter_debug_spin(uint32_t microseconds, struct GreeterStatus *status);
  * call to show that the call took none. Not for production use.
  */
 uint64_t greeter_debug_locks_taken(void);
+
+/**
+ * Diagnostic: submits a task for each of `count` packed texts, as `greeter_greet_submit` does
+ * (same arguments after `shape`, same ids, completions and failures), whose result has the
+ * shape `shape` names: `GREETER_DEBUG_SHAPE_BYTES`, `GREETER_DEBUG_SHAPE_INTEGER` or
+ * `GREETER_DEBUG_SHAPE_GREETER` (another value fails with `GREETER_ERR_INVALID_ARGUMENT`). For
+ * a binding's tests of asynchronous results that are not text: how it reads each shape back,
+ * and that cancellation, closing and exiting release what a result owns. Not for production
+ * use.
+ *
+ * # Safety
+ * As for `greeter_greet_submit`.
+ */
+size_t greeter_debug_shapes_submit(uint32_t shape,
+                                   const char *names,
+                                   const size_t *lens,
+                                   size_t count,
+                                   const struct GreeterCompletionQueue *queue,
+                                   uint64_t *first,
+                                   struct GreeterStatus *status);
 
 /**
  * Returns `a + b`. On i32 overflow returns `GREETER_FAILED` and the calling thread's status
@@ -600,28 +639,32 @@ int32_t greeter_queue_fd(const struct GreeterCompletionQueue *queue, struct Gree
  * caller and nothing needs releasing.
  *
  * For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
- * its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
- * the job's text on success or the error message (NUL bytes escaped as `\0`) on failure, is
- * written to `text`: the texts of the completions moved, joined by single NUL bytes, no
- * terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
- * of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
- * returned and `*text_used` is the room it needs. `*remaining` is set to the number of
- * completions still waiting. Returns 0 with `GREETER_OK` when none is waiting; 0 with
- * `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity; 0
- * with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the batch (nothing moved).
+ * its task id, `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`) and `lens[i]`
+ * the length of its bytes, which are written to `data` back to back, `*data_used` bytes in
+ * all. On success the bytes are the task's result, in the shape of the function that was
+ * submitted (its `_submit` export says which: UTF-8 text, bytes, an `int64_t` in native byte
+ * order, a new object's handle as a pointer-sized integer in native byte order, which the
+ * caller then owns); on failure they are the error message (UTF-8). A completion whose bytes
+ * do not fit in what is left of `data_len` stays queued, and so do those after it; when not
+ * even the first fits, 0 is returned and `*data_used` is the room it needs. `*remaining` is
+ * set to the number of completions still waiting. Returns 0 with `GREETER_OK` when none is
+ * waiting; 0 with `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes`/`lens`
+ * with a capacity; 0 with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the
+ * batch (nothing moved).
  *
  * # Safety
- * `queue` is NULL or a live queue handle; `ids` and `codes` are NULL or writable for
- * `capacity` elements; `text` is NULL or writable for `text_len` bytes; none overlaps another;
- * `text_used`, `remaining` and `status` are NULL or valid for writes.
+ * `queue` is NULL or a live queue handle; `ids`, `codes` and `lens` are NULL or writable for
+ * `capacity` elements; `data` is NULL or writable for `data_len` bytes; none overlaps
+ * another; `data_used`, `remaining` and `status` are NULL or valid for writes.
  */
 size_t greeter_queue_drain(const struct GreeterCompletionQueue *queue,
                            uint64_t *ids,
                            GreeterCode *codes,
+                           size_t *lens,
                            size_t capacity,
-                           char *text,
-                           size_t text_len,
-                           size_t *text_used,
+                           char *data,
+                           size_t data_len,
+                           size_t *data_used,
                            size_t *remaining,
                            struct GreeterStatus *status);
 

@@ -63,7 +63,7 @@ CASES: dict[str, Case] = {
         40,
         per_call=1000,
     ),
-    # The same export through each cffi module: what releasing the GIL costs (README).
+    # The same export through each cffi module: what releasing the GIL costs (docs/design.md).
     "raw greeter_add_numbers(3, 5), GIL released": Case(
         "from greeter._greeter_cffi import lib\nf = lib.greeter_add_numbers", "f(3, 5)", 20_000
     ),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memcheck over a representative greeter workload (scripts/valgrind_workload.py).
+# Memcheck over a representative greeter workload (benchmarks/workload.py).
 #
 #   scripts/valgrind_check.sh                 # exit 0: no greeter leak or invalid access
 #   scripts/valgrind_check.sh --prove-leak    # leaks one string on purpose: must exit 1
@@ -26,7 +26,7 @@ workload_status=0
 (cd "$(mktemp -d)" && PYTHONMALLOC=malloc valgrind --tool=memcheck \
     --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
     --num-callers=50 --suppressions="$here/valgrind.supp" --log-file="$log" \
-    "$python" "$here/valgrind_workload.py" "$@") || workload_status=$?
+    "$python" "$here/../benchmarks/workload.py" "$@") || workload_status=$?
 
 "$python" - "$log" "$workload_status" "$((SECONDS - start))" <<'PY'
 import re

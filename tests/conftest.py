@@ -66,6 +66,13 @@ def gen_stub() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
+def bench() -> ModuleType:
+    """The checkout's benchmarks/bench.py, with workload.py (which it imports) loaded first."""
+    _checkout_script("workload", ROOT / "benchmarks" / "workload.py")
+    return _checkout_script("bench", ROOT / "benchmarks" / "bench.py")
+
+
+@pytest.fixture(scope="session")
 def new_binding() -> ModuleType:
     """The checkout's scripts/new_binding.py: the generator of renamed projects."""
     return _checkout_script("new_binding", ROOT / "scripts" / "new_binding.py")

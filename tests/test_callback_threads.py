@@ -12,6 +12,7 @@ import ctypes
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -127,9 +128,9 @@ def test_refused_and_shut_down_tasks_call_back_with_null_on_the_stated_threads(
     del blocker
 
 
-def test_the_header_states_each_callback_thread() -> None:
-    header = (greeter.include_dir() / "greeter.h").read_text()
-    doc = header[: header.index("void async_greet(")].rsplit("\n\n", 1)[-1]
+def test_the_header_states_each_callback_thread(ffi_build: ModuleType) -> None:
+    functions = ffi_build.header_functions(greeter.include_dir() / "greeter.h")
+    doc = functions["async_greet"].doc_text
     assert "a greeter worker thread, once the task has run" in doc
     assert "the thread calling `greeter_pool_shutdown`, before that call returns, with NULL" in doc
     assert "the thread calling `async_greet`, before it returns, with NULL" in doc

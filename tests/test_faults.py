@@ -183,7 +183,7 @@ class TestPythonExceptionsInTheCompletionPath:
             completions = _aio._completions_for(loop)
             task = asyncio.ensure_future(greeter.greet_async("hand"))
             await until_submitted(1)
-            (future,) = completions.waiting.values()
+            ((_, future, _, _),) = completions.waiting.values()
             wait_until_readable(loop)
             future.cancel()
             # The reader fires before the task wakes up: the completion arrives for a future

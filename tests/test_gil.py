@@ -10,7 +10,6 @@ short set to the rule that put it there: bounded work, and no lock a worker thre
 from __future__ import annotations
 
 import ast
-import re
 import sys
 import sysconfig
 import threading
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -98,8 +98,9 @@ def test_the_same_call_through_the_other_module_releases_the_gil() -> None:
     assert min(stalls) < SPIN_SECONDS / 2, stalls
 
 
-def test_the_short_module_holds_exactly_the_marked_exports() -> None:
-    marked = _marked_in_installed_header()
+def test_the_short_module_holds_exactly_the_marked_exports(ffi_build: ModuleType) -> None:
+    header = (greeter.include_dir() / "greeter.h").read_text(encoding="utf-8")
+    marked = list(ffi_build.short_call_declarations(header))
     assert sorted(dir(short_lib)) == sorted(marked)
     short = {
         "greeter_add_numbers",
@@ -108,16 +109,6 @@ def test_the_short_module_holds_exactly_the_marked_exports() -> None:
         "greeter_debug_spin",
     }
     assert short <= set(marked)
-
-
-def _marked_in_installed_header() -> list[str]:
-    """Names of the functions the installed greeter.h documents with ``Short call:``."""
-    names = []
-    text = (greeter.include_dir() / "greeter.h").read_text()
-    for doc, declaration in re.findall(r"/\*\*(.*?)\*/\s*([^;]*);", text, flags=re.S):
-        if any(line.lstrip(" *").startswith("Short call:") for line in doc.splitlines()):
-            names.append(declaration.split("(")[0].split()[-1].lstrip("*"))
-    return names
 
 
 def test_both_modules_share_types_and_give_the_same_results() -> None:

@@ -184,6 +184,28 @@ def test_the_builder_checks_the_c_it_generates(
         ffi_build.short_call_builder()
 
 
+def test_the_cpython_speedups_are_compiled_for_cpython_only(
+    ffi_build: ModuleType, tmp_path: Path
+) -> None:
+    # The build's one choice: CPython gets the int32_t rule in C and the short-call preamble;
+    # any other interpreter (PyPy) gets cffi's plain modules, with no CPython C-API trick.
+    cpython = sys.implementation.name == "cpython"
+    assert ffi_build.CPYTHON_SPEEDUPS is cpython
+    sources = {}
+    for name, builder in [
+        ("main", ffi_build.ffibuilder),
+        ("short", ffi_build.short_call_builder(check=False)),
+    ]:
+        c_file = tmp_path / f"{name}.c"
+        builder.emit_c_code(str(c_file))
+        sources[name] = c_file.read_text(encoding="utf-8")
+    for text in sources.values():
+        assert ("greeter: int32_t arguments take int only" in text) is cpython
+        assert ("#define _cffi_to_c_i32 greeter_int_to_c_i32" in text) is cpython
+        assert f"#define GREETER_BINDING_INT_ONLY {int(cpython)}" in text
+    assert ("greeter: the short-call preamble" in sources["short"]) is cpython
+
+
 # --- the preamble under the preprocessor -------------------------------------------------------
 
 CC = os.environ.get("CC", "cc").split()[0]

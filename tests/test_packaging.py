@@ -321,3 +321,23 @@ def test_setup_py_names_the_missing_build_requirements_in_one_line() -> None:
         "greeter-cffi: python setup.py needs setuptools>=77, cffi>=1.17 first: "
         'python -m pip install "setuptools>=77" "cffi>=1.17"\n'
     )
+
+
+def test_the_source_tree_package_says_it_is_not_built(tmp_path: Path) -> None:
+    """A checkout's greeter/ has no extension (builds never write into it): importing it must
+    say so and how to reach the installed package, not fail deep inside the binding."""
+    shutil.copytree(ROOT / "greeter", tmp_path / "greeter", ignore=shutil.ignore_patterns("*.so"))
+    done = subprocess.run(
+        [sys.executable, "-c", "import greeter"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"ImportError: greeter at {tmp_path / 'greeter'} has no compiled extension: this is a "
+        "source tree; import the installed package (run from another directory, or `python -P`), "
+        "or build here with `python setup.py build_ext --inplace`"
+    )

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -195,24 +197,24 @@ def covers(*exports: str) -> Callable[[_Test], _Test]:
     return mark
 
 
-def header_exports() -> set[str]:
+def header_exports(ffi_build: ModuleType) -> set[str]:
     """The functions the installed header declares."""
-    text = (greeter.include_dir() / "greeter.h").read_text()
-    return set(re.findall(r"^[A-Za-z].*?\b(\w+)\(", text, flags=re.MULTILINE)) - {"typedef"}
+    return set(ffi_build.header_functions(greeter.include_dir() / "greeter.h"))
 
 
 def missing_property_tests(declared: set[str]) -> set[str]:
     return declared - COVERED
 
 
-def test_every_export_in_the_header_has_a_property_test() -> None:
-    declared = header_exports()
+def test_every_export_in_the_header_has_a_property_test(ffi_build: ModuleType) -> None:
+    declared = header_exports(ffi_build)
     assert {"greeter_greet", "greeter_queue_drain", "async_greet"} <= declared
     assert missing_property_tests(declared) == set()
 
 
-def test_an_export_without_a_property_test_is_reported() -> None:
-    assert missing_property_tests(header_exports() | {"greeter_new_thing"}) == {"greeter_new_thing"}
+def test_an_export_without_a_property_test_is_reported(ffi_build: ModuleType) -> None:
+    declared = header_exports(ffi_build) | {"greeter_new_thing"}
+    assert missing_property_tests(declared) == {"greeter_new_thing"}
 
 
 names_bytes = st.one_of(
@@ -416,28 +418,30 @@ def submit(
 
 def drain(queue: Any, count: int, batch: int, text_len: int = 4096) -> dict[int, tuple[int, bytes]]:
     """Drains ``count`` completions, at most ``batch`` at a time; each task id must come once.
-    Returns ``{task id: (code, text)}``."""
+    Returns ``{task id: (code, bytes)}``."""
     ids = ffi.new("uint64_t[]", batch)
     codes = ffi.new("GreeterCode[]", batch)
+    lens = ffi.new("size_t[]", batch)
     text = ffi.new("char[]", text_len)
     used, left = ffi.new("size_t *"), ffi.new("size_t *")
     status = new_status()
     got: dict[int, tuple[int, bytes]] = {}
     deadline = 2000
+    args = (ids, codes, lens, batch, text, text_len, used, left, status)
     while len(got) < count:
-        n = lib.greeter_queue_drain(queue, ids, codes, batch, text, text_len, used, left, status)
+        n = lib.greeter_queue_drain(queue, *args)
         assert take_status(status) == lib.GREETER_OK
-        texts = ffi.unpack(text, used[0]).split(b"\0") if n else []
+        data, at = ffi.unpack(text, used[0]) if n else b"", 0
         for i in range(n):
             assert ids[i] not in got
-            got[ids[i]] = (codes[i], texts[i])
+            got[ids[i]] = (codes[i], data[at : at + lens[i]])
+            at += lens[i]
+        assert at == len(data), "the lengths add up to the bytes used"
         if n == 0:
             deadline -= 1
             assert deadline > 0, "completions did not arrive"
             threading.Event().wait(0.005)
-    assert (
-        lib.greeter_queue_drain(queue, ids, codes, batch, text, text_len, used, left, status) == 0
-    )
+    assert lib.greeter_queue_drain(queue, *args) == 0
     assert (left[0], take_status(status)) == (0, lib.GREETER_OK)
     return got
 
@@ -680,18 +684,22 @@ class TestRawQueues:
         status = new_status()
         ids = ffi.new("uint64_t[]", 2)
         codes = ffi.new("GreeterCode[]", 2)
+        lens = ffi.new("size_t[]", 2)
         text = ffi.new("char[]", 8)
         queue = lib.greeter_queue_new(ffi.NULL)
         try:
             assert lib.greeter_queue_fd(ffi.NULL, status) == 0
             assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
-            args = (ids, codes, 2, text, 8, ffi.NULL, ffi.NULL, status)
+            args = (ids, codes, lens, 2, text, 8, ffi.NULL, ffi.NULL, status)
             assert lib.greeter_queue_drain(ffi.NULL, *args) == 0
             assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
-            no_ids = (ffi.NULL, codes, 2, text, 8, ffi.NULL, ffi.NULL, status)
+            no_ids = (ffi.NULL, codes, lens, 2, text, 8, ffi.NULL, ffi.NULL, status)
             assert lib.greeter_queue_drain(queue, *no_ids) == 0
             assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
-            empty = (ffi.NULL, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, ffi.NULL, status)
+            no_lens = (ids, codes, ffi.NULL, 2, text, 8, ffi.NULL, ffi.NULL, status)
+            assert lib.greeter_queue_drain(queue, *no_lens) == 0
+            assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
+            empty = (ffi.NULL, ffi.NULL, ffi.NULL, 0, ffi.NULL, 0, ffi.NULL, ffi.NULL, status)
             assert lib.greeter_queue_drain(queue, *empty) == 0
             assert take_status(status) == lib.GREETER_OK
             lib.greeter_status_clear(ffi.NULL)
@@ -724,6 +732,64 @@ class TestRawQueues:
         lib.async_greet(ffi.NULL, callback)
         assert results == [None], "a NULL name calls back at once, on the calling thread"
         lib.async_greet(b"x", ffi.NULL)  # no callback: a no-op
+
+
+class TestRawShapes:
+    @covers("greeter_debug_shapes_submit")
+    @settings(PROPS, max_examples=60)
+    @given(
+        st.sampled_from(
+            [
+                lib.GREETER_DEBUG_SHAPE_BYTES,
+                lib.GREETER_DEBUG_SHAPE_INTEGER,
+                lib.GREETER_DEBUG_SHAPE_GREETER,
+            ]
+        ),
+        st.lists(
+            st.one_of(st.binary(max_size=12), st.sampled_from([b"{name}", b"<{name}>"])), max_size=6
+        ),
+        st.integers(1, 4),
+    )
+    def test_each_shape_crosses_as_its_bytes(
+        self, shape: int, texts: list[bytes], batch: int
+    ) -> None:
+        before = lib.greeter_live_objects()
+        status = new_status()
+        queue = lib.greeter_queue_new(status)
+        try:
+            first = ffi.new("uint64_t *")
+            lens = ffi.new("size_t[]", [len(t) for t in texts])
+            n = lib.greeter_debug_shapes_submit(
+                shape, b"".join(texts), lens, len(texts), queue, first, status
+            )
+            assert (n, take_status(status)) == (len(texts), lib.GREETER_OK)
+            got = drain(queue, len(texts), batch)
+        finally:
+            lib.greeter_queue_free(queue)
+        for i, text in enumerate(texts):
+            code, data = got[first[0] + i]
+            want = expected_code(text)
+            is_template = text in (b"{name}", b"<{name}>")
+            if (
+                want == lib.GREETER_OK
+                and shape == lib.GREETER_DEBUG_SHAPE_GREETER
+                and not is_template
+            ):
+                want = int(lib.GREETER_ERR_INVALID_TEMPLATE)
+            assert code == want
+            if code != lib.GREETER_OK:
+                assert data, "errors have messages"
+            elif shape == lib.GREETER_DEBUG_SHAPE_BYTES:
+                assert data == text[::-1]
+            elif shape == lib.GREETER_DEBUG_SHAPE_INTEGER:
+                assert data == (-len(text)).to_bytes(8, sys.byteorder, signed=True)
+            else:
+                handle = ffi.cast("GreeterGreeter *", int.from_bytes(data, sys.byteorder))
+                out = ffi.new("char[]", 16)
+                k = lib.greeter_greeter_greet_into(handle, b"Al", 2, out, 16)
+                assert ffi.unpack(out, k) == text.replace(b"{name}", b"Al")
+                lib.greeter_greeter_free(handle)
+        assert lib.greeter_live_objects() == before
 
 
 class TestRawPoolAndDiagnostics:

@@ -1,7 +1,7 @@
 """Concurrency, a short soak, and the worker pool under submit storms.
 
 Time only bounds how long a loop runs; no test passes or fails on a timing. The long soak
-(>= 5 million calls, RSS sampled) is ``scripts/soak.py``.
+(>= 5 million calls, RSS sampled) is ``benchmarks/workload.py --rss``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class TestThreads:
         # reading and clearing the status of a failure. Another thread could take the pair and
         # overwrite the status meanwhile: a wrong exception ("error code 0"), a message read
         # after it was freed, then a double free ("malloc(): unaligned tcache chunk detected"
-        # after ~9M calls of scripts/soak.py).
+        # after ~9M calls of the soak).
         failures: list[str] = []
 
         def hammer() -> None:
@@ -255,7 +255,7 @@ class TestBackpressure:
             with pytest.raises(greeter.QueueFullError):
                 submit(b"still full")
             blocked.unblock()
-            got: dict[int, str | None] = {}
+            got: dict[int, bytes | None] = {}
             deadline = time.monotonic() + 30
             while len(got) < 64 and time.monotonic() < deadline:
                 for task_id, value, error in queue.drain():
@@ -263,7 +263,8 @@ class TestBackpressure:
                     assert task_id not in got
                     got[task_id] = value
                 time.sleep(0.001)
-            assert got == {task_id: f"Async Hello, q{i}!" for i, task_id in enumerate(ids)}
+            want = {task_id: f"Async Hello, q{i}!".encode() for i, task_id in enumerate(ids)}
+            assert got == want
         finally:
             queue.close()
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The README's recipe "Adding a function", proven: applies shout.patch (greeter.shout and
-# greeter.shout_async, with their tests) to a scratch copy of this checkout, counts what it
-# changes (check_patch.py: at most 3 source files, 30 lines of code), regenerates the header and
-# the typing stub, builds and installs it into a fresh venv, and runs the tests.
-#   PYTHON=.venv/bin/python examples/add-a-function/run.sh
+# The README's recipe "Adding a function", proven for every example patch of this directory
+# (or the ones named): check_patch.py applies each to the commit it was made for (its
+# "base-commit:" line; never to this working tree) in a scratch directory and counts what it
+# changes (at most 3 source files, 30 lines of code); then the header and the typing stub are
+# regenerated, the tree is built and installed into a fresh venv, and the Rust boundary's tests
+# and the Python tests the patch adds or changes run there.
+#   PYTHON=.venv/bin/python examples/add-a-function/run.sh [PATCH...]
 # The Rust build goes to $SHOUT_TARGET_DIR (default rust/target/add-a-function), so a second
 # run is incremental.
 set -euo pipefail
@@ -17,32 +19,33 @@ trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 say() { printf 'add-a-function: %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 
-say "scratch copy of the tracked files, shout.patch applied"
-(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$work")
-cd "$work"
-git apply "$here/shout.patch"
-"$PYTHON" "$here/check_patch.py" "$here/shout.patch" .
+patches=("$@")
+[ ${#patches[@]} -gt 0 ] || patches=("$here"/*.patch)
+for patch in "${patches[@]}"; do
+  patch=$(cd "$(dirname "$patch")" && pwd)/$(basename "$patch")
+  name=$(basename "$patch" .patch)
+  tree="$work/$name"
+  say "$name: applied to the commit it was made for, counted"
+  "$PYTHON" "$here/check_patch.py" "$patch" --into "$tree"
+  # The Python tests the patch adds or changes.
+  mapfile -t tests < <(sed -n 's|^+++ b/\(tests/test_.*\.py\)$|\1|p' "$patch")
 
-say "header regenerated (cbindgen), then built and installed into a fresh venv"
-scripts/install-cbindgen.sh
-"$PYTHON" scripts/header.py
-grep -q "greeter_shout_submit(" include/greeter.h
-"$PYTHON" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check '.[test]'
+  say "$name: header regenerated (cbindgen), then built and installed into a fresh venv"
+  (cd "$tree" && scripts/install-cbindgen.sh && "$PYTHON" scripts/header.py)
+  "$PYTHON" -m venv "$work/venv-$name"
+  (cd "$tree" && "$work/venv-$name/bin/python" -m pip install --quiet --disable-pip-version-check '.[test]')
 
-say "typing stub regenerated; the new functions type-check"
-"$work/venv/bin/python" scripts/gen_stub.py
-grep -q "def greeter_shout(" greeter/_greeter_cffi.pyi
-if "$PYTHON" -m mypy --version >/dev/null 2>&1; then
-  "$PYTHON" -m mypy --strict greeter tests/test_shout.py
-fi
+  say "$name: typing stub regenerated; the package and the patch's tests type-check"
+  (cd "$tree" && "$work/venv-$name/bin/python" scripts/gen_stub.py)
+  if "$PYTHON" -m mypy --version >/dev/null 2>&1; then
+    (cd "$tree" && "$PYTHON" -m mypy --strict greeter "${tests[@]}")
+  fi
 
-say "tests: the boundary's (every export guarded, panics caught), then the Python ones"
-(cd rust && cargo test --quiet ffi::)
-# From an empty directory, so that the installed package is imported, not ./greeter.
-mkdir "$work/run" && cd "$work/run"
-"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -c "$work/pyproject.toml" \
-  --rootdir "$work" "$work/tests/test_shout.py" "$work/tests/test_properties.py"
-"$work/venv/bin/python" -c 'import asyncio, greeter
-print(greeter.shout("World"), asyncio.run(greeter.shout_async("async")))'
+  say "$name: tests: the boundary's (every export guarded, panics caught), then the Python ones"
+  (cd "$tree/rust" && cargo test --quiet ffi::)
+  # From an empty directory, so that the installed package is imported, not the tree's.
+  mkdir "$work/run-$name"
+  (cd "$work/run-$name" && "$work/venv-$name/bin/python" -m pytest -q -p no:cacheprovider \
+    -c "$tree/pyproject.toml" --rootdir "$tree" "${tests[@]/#/$tree/}")
+done
 say "done"

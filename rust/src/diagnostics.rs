@@ -73,6 +73,19 @@ pub fn spin(micros: u32) -> Result<()> {
     Ok(())
 }
 
+/// The bytes of `text` in reverse order: a result that is bytes, not text.
+pub fn reversed(text: &str) -> Result<Vec<u8>> {
+    let mut out = crate::memory::vec(text.len(), "the bytes")?;
+    out.extend(text.bytes().rev()); // fits: room made above
+    Ok(out)
+}
+
+/// The length of `text` in bytes, negated: a result that is a signed integer.
+pub fn negated_len(text: &str) -> Result<i64> {
+    // A str is at most isize::MAX bytes, so its length fits in i64.
+    Ok(-(text.len() as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +119,13 @@ mod tests {
         }
         maybe_injected_panic();
         assert_eq!(inject_panics(0), 0);
+    }
+
+    #[test]
+    fn results_of_other_shapes() {
+        assert_eq!(reversed("abé").unwrap(), b"\xa9\xc3ba");
+        assert_eq!(negated_len("abé"), Ok(-4));
+        assert_eq!(negated_len(""), Ok(0));
     }
 
     #[test]

@@ -192,16 +192,16 @@ mod infallible_sites {
             "a panic's message: the crate's own panic texts",
         ),
         (
+            "ffi/diagnostics.rs",
+            "format!(",
+            1,
+            "an error message: constant text and a number",
+        ),
+        (
             "ffi/guard.rs",
             ".replace(",
             2,
             "escape_nul on an error message (bounded as above); a Cell's replace, no allocation",
-        ),
-        (
-            "ffi/tasks.rs",
-            ".replace(",
-            1,
-            "an error message in a drain (bounded as above)",
         ),
         (
             "ffi/tasks.rs",
@@ -241,6 +241,12 @@ mod infallible_sites {
             "tasks into the queue after reserve_tasks; a completion queue's slot (CompletionQueue \
              push and push_many): 48 bytes a completion waiting to be drained, less than its \
              task's submit allocated fallibly",
+        ),
+        (
+            "pool.rs",
+            ".to_vec()",
+            1,
+            "an output's inline word handed out: 8 bytes",
         ),
         (
             "pool.rs",

@@ -2,8 +2,10 @@
 //!
 //! The pool is a fixed set of threads owned by the library, started lazily on the first
 //! submit and stopped by [`shutdown`], which joins them. It runs any [`Job`]: a closure that
-//! owns its input and returns text or an error, so every asynchronous function (a greeting, a
-//! method of a shared object) goes through the same queue, workers and completions. A submit
+//! owns its input and returns an [`Output`] (bytes with a length: text, bytes, an integer, a
+//! new object's handle) or an error, so every asynchronous function (a greeting, a method of a
+//! shared object, a function of any result type) goes through the same queue, workers and
+//! completions. A submit
 //! queues the job and returns a task id at once. Every task that is not cancelled before it
 //! starts ends in exactly one delivery to its [`Target`]:
 //! - [`Target::Queue`]: a [`Completion`] pushed to a [`CompletionQueue`], whose file
@@ -12,8 +14,9 @@
 //! - [`Target::Callback`]: a closure run on the worker thread (the tutorial's C callback).
 //!
 //! Cancelling a queued task removes it (no delivery). Cancelling a running task abandons it:
-//! its result is dropped by the worker instead of delivered. Tasks still queued at shutdown
-//! are delivered a `GREETER_ERR_SHUT_DOWN` error.
+//! its result is dropped by the worker instead of delivered (an [`Output`] dropped without
+//! being handed out releases what it owns). Tasks still queued at shutdown are delivered a
+//! `GREETER_ERR_SHUT_DOWN` error.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -29,9 +32,104 @@ use crate::error::{
 use crate::memory::reserved;
 
 /// The work of one task: owns its input (copied at submit), runs once on a worker thread, and
-/// returns the completion's text or error. A panic inside it becomes a `GREETER_ERR_PANIC`
-/// completion.
-pub type Job = Box<dyn FnOnce() -> Result<String> + Send>;
+/// returns the completion's [`Output`] or error. A panic inside it becomes a
+/// `GREETER_ERR_PANIC` completion.
+pub type Job = Box<dyn FnOnce() -> Result<Output> + Send>;
+
+/// What a task returns: bytes with a length, whatever the function's type of result. The
+/// caller knows each asynchronous function's shape and reads the bytes back as it: text
+/// (UTF-8), bytes, an integer (8 bytes, native byte order), a new object's handle (its pointer,
+/// 8 bytes). A result that owns something (a handle's reference) releases it when it is
+/// dropped without being handed out: its task abandoned, its queue closed, the pool shut down.
+pub struct Output {
+    bytes: Bytes,
+    /// Run when the output is dropped without [`Output::hand_out`].
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// An output's bytes: on the heap, or inline for a scalar (no allocation).
+enum Bytes {
+    Heap(Vec<u8>),
+    Word([u8; 8]),
+}
+
+impl Output {
+    /// A result that owns something besides its bytes: `release` gives it back when the result
+    /// is dropped without being handed out.
+    pub fn owning(bytes: [u8; 8], release: impl FnOnce() + Send + 'static) -> Output {
+        Output {
+            bytes: Bytes::Word(bytes),
+            release: Some(Box::new(release)),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Heap(v) => v,
+            Bytes::Word(w) => w,
+        }
+    }
+
+    /// The bytes, with whatever the output owns handed over to whoever receives them (its
+    /// release is not run).
+    pub fn hand_out(mut self) -> Vec<u8> {
+        self.release = None;
+        match std::mem::replace(&mut self.bytes, Bytes::Heap(Vec::new())) {
+            Bytes::Heap(v) => v,
+            Bytes::Word(w) => w.to_vec(),
+        }
+    }
+
+    /// Hands the output over without copying its bytes (a scalar's stay where they are).
+    pub fn disarm(&mut self) {
+        self.release = None;
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("bytes", &self.as_bytes())
+            .field("owning", &self.release.is_some())
+            .finish()
+    }
+}
+
+/// Text: its UTF-8 bytes (no copy).
+impl From<String> for Output {
+    fn from(text: String) -> Output {
+        Output::from(text.into_bytes())
+    }
+}
+
+/// Bytes, as they are (no copy).
+impl From<Vec<u8>> for Output {
+    fn from(bytes: Vec<u8>) -> Output {
+        Output {
+            bytes: Bytes::Heap(bytes),
+            release: None,
+        }
+    }
+}
+
+/// A signed integer: 8 bytes in native byte order (no allocation).
+impl From<i64> for Output {
+    fn from(value: i64) -> Output {
+        Output {
+            bytes: Bytes::Word(value.to_ne_bytes()),
+            release: None,
+        }
+    }
+}
 
 /// The default bound on queued (not yet started) tasks.
 pub const GREETER_DEFAULT_QUEUE_CAPACITY: usize = 65_536;
@@ -54,8 +152,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Completion {
     /// The id [`Pool::submit`] returned.
     pub task_id: u64,
-    /// The job's text, or why there is none.
-    pub result: Result<String>,
+    /// The job's output, or why there is none.
+    pub result: Result<Output>,
 }
 
 /// Where a task's result goes.
@@ -63,11 +161,11 @@ pub enum Target {
     /// Pushed to this queue.
     Queue(Arc<CompletionQueue>),
     /// Passed to this closure on the worker thread.
-    Callback(Box<dyn FnOnce(Result<String>) + Send>),
+    Callback(Box<dyn FnOnce(Result<Output>) + Send>),
 }
 
 impl Target {
-    fn deliver(self, task_id: u64, result: Result<String>) {
+    fn deliver(self, task_id: u64, result: Result<Output>) {
         match self {
             Target::Queue(queue) => queue.push(Completion { task_id, result }),
             Target::Callback(callback) => {
@@ -553,7 +651,7 @@ fn worker(shared: &Shared) {
 }
 
 /// A finished task: its id, where its result goes, and the result.
-type Finished = (u64, Target, Result<String>);
+type Finished = (u64, Target, Result<Output>);
 
 /// Delivers finished tasks, in order: a run of tasks bound for the same queue is pushed under
 /// one lock with at most one wake-up.
@@ -755,7 +853,7 @@ mod tests {
     /// The async greeting of `name`, as a job.
     fn greet(name: &str) -> Job {
         let name = name.to_owned();
-        Box::new(move || async_greeting(&name))
+        Box::new(move || async_greeting(&name).map(Output::from))
     }
 
     fn drain_all(queue: &CompletionQueue, expected: usize) -> Vec<Completion> {
@@ -785,7 +883,10 @@ mod tests {
         assert_eq!(done.len(), 500);
         for c in done {
             let i = ids.remove(&c.task_id).expect("each id once");
-            assert_eq!(c.result.unwrap(), format!("Async Hello, n{i}!"));
+            assert_eq!(
+                c.result.unwrap().as_bytes(),
+                format!("Async Hello, n{i}!").as_bytes()
+            );
         }
         pool.shutdown();
     }
@@ -798,7 +899,7 @@ mod tests {
         for id in 0..3 {
             queue.push(Completion {
                 task_id: id,
-                result: Ok(String::new()),
+                result: Ok(Output::from(Vec::new())),
             });
         }
         let mut out = Vec::new();
@@ -846,9 +947,15 @@ mod tests {
             .unwrap();
         release_tx.send(()).unwrap();
         let done = drain_all(&queue, 2);
-        let mut names: Vec<_> = done.into_iter().map(|c| c.result.unwrap()).collect();
+        let mut names: Vec<_> = done
+            .into_iter()
+            .map(|c| c.result.unwrap().hand_out())
+            .collect();
         names.sort();
-        assert_eq!(names, ["Async Hello, b!", "Async Hello, c!"]);
+        assert_eq!(
+            names,
+            [b"Async Hello, b!".to_vec(), b"Async Hello, c!".to_vec()]
+        );
         pool.shutdown();
     }
 
@@ -907,7 +1014,10 @@ mod tests {
         pool.submit(greet("y"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let done = drain_all(&queue, 1);
-        assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, y!");
+        assert_eq!(
+            done[0].result.as_ref().unwrap().as_bytes(),
+            "Async Hello, y!".as_bytes()
+        );
         pool.shutdown();
     }
 
@@ -917,14 +1027,14 @@ mod tests {
         for id in 0..4 {
             queue.push(Completion {
                 task_id: id,
-                result: Ok("x".repeat(id as usize + 1)),
+                result: Ok(Output::from("x".repeat(id as usize + 1))),
             });
         }
         let mut out = Vec::new();
         let mut budget = 3;
         let left = queue
             .drain_while(&mut out, 10, |c| {
-                let len = c.result.as_ref().map_or(0, String::len);
+                let len = c.result.as_ref().map_or(0, |o| o.as_bytes().len());
                 let fits = len <= budget;
                 if fits {
                     budget -= len;
@@ -959,11 +1069,17 @@ mod tests {
         let mut done = drain_all(&queue, 3);
         done.sort_by_key(|c| c.task_id);
         assert_eq!(done[0].task_id, first);
-        assert_eq!(done[0].result.as_ref().unwrap(), "Async Hello, a!");
+        assert_eq!(
+            done[0].result.as_ref().unwrap().as_bytes(),
+            "Async Hello, a!".as_bytes()
+        );
         assert_eq!(done[1].task_id, first + 1);
         assert_eq!(done[1].result.as_ref().unwrap_err().message, "bad");
         assert_eq!(done[2].task_id, first + 2);
-        assert_eq!(done[2].result.as_ref().unwrap(), "Async Hello, c!");
+        assert_eq!(
+            done[2].result.as_ref().unwrap().as_bytes(),
+            "Async Hello, c!".as_bytes()
+        );
         assert_eq!(pool.submit_many(Vec::new(), &queue).unwrap().1, 0);
         pool.shutdown();
         let refused = pool.submit_many(vec![Ok(greet("x"))], &queue).unwrap_err();
@@ -999,7 +1115,7 @@ mod tests {
         let queue = CompletionQueue::new().unwrap();
         queue.push_many((0..5).map(|id| Completion {
             task_id: id,
-            result: Ok(format!("v{id}")),
+            result: Ok(Output::from(format!("v{id}"))),
         }));
         queue.push_many(std::iter::empty());
         let mut bytes = [0u8; 8];
@@ -1015,7 +1131,7 @@ mod tests {
         queue.close();
         queue.push_many([Completion {
             task_id: 9,
-            result: Ok(String::new()),
+            result: Ok(Output::from(Vec::new())),
         }]);
         assert!(queue.is_empty());
     }
@@ -1025,12 +1141,12 @@ mod tests {
         let queue = CompletionQueue::new().unwrap();
         queue.push(Completion {
             task_id: 1,
-            result: Ok("a".into()),
+            result: Ok(Output::from(b"a".to_vec())),
         });
         queue.close();
         queue.push(Completion {
             task_id: 2,
-            result: Ok("b".into()),
+            result: Ok(Output::from(b"b".to_vec())),
         });
         assert!(queue.is_empty());
     }
@@ -1047,6 +1163,56 @@ mod tests {
                 GREETER_ERR_INVALID_ARGUMENT
             );
         }
+    }
+
+    #[test]
+    fn an_output_releases_what_it_owns_unless_handed_out() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static RELEASED: AtomicUsize = AtomicUsize::new(0);
+        let owning = || {
+            Output::owning(7u64.to_ne_bytes(), || {
+                RELEASED.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        drop(owning());
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 1, "dropped: released");
+        assert_eq!(owning().hand_out(), 7u64.to_ne_bytes());
+        let mut disarmed = owning();
+        disarmed.disarm();
+        drop(disarmed);
+        assert_eq!(
+            RELEASED.load(Ordering::SeqCst),
+            1,
+            "handed out: not released"
+        );
+        assert_eq!(Output::from(-2i64).as_bytes(), (-2i64).to_ne_bytes());
+        assert_eq!(Output::from(String::from("é")).as_bytes(), "é".as_bytes());
+        assert_eq!(Output::from(vec![0u8, 255]).hand_out(), [0, 255]);
+    }
+
+    #[test]
+    fn a_cancelled_running_task_releases_its_result() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let _serial = crate::tests_serial();
+        static RELEASED: AtomicBool = AtomicBool::new(false);
+        let pool = Pool::start(1, 10).unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let job: Job = Box::new(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok(Output::owning([0; 8], || {
+                RELEASED.store(true, Ordering::SeqCst)
+            }))
+        });
+        let id = pool.submit(job, Target::Queue(Arc::clone(&queue))).unwrap();
+        started_rx.recv().unwrap();
+        assert_eq!(pool.cancel(id), CancelOutcome::Abandoned);
+        release_tx.send(()).unwrap();
+        pool.shutdown(); // joins the worker: the task has ended
+        assert!(RELEASED.load(Ordering::SeqCst));
+        assert!(queue.is_empty(), "abandoned: nothing delivered");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::ffi::greet::{greeter_greet, greeter_greet_into};
 use crate::ffi::guard::{GreeterStatus, GREETER_FAILED};
 use crate::ffi::types::{bytes_in, text_in};
 use crate::greeting::{greeting, greeting_into};
-use crate::pool::{Completion, CompletionQueue};
+use crate::pool::{Completion, CompletionQueue, Output};
 use crate::tests_serial;
 use crate::texts::validate_text;
 
@@ -200,7 +200,7 @@ proptest! {
             match op {
                 Op::Push(k) => {
                     for _ in 0..k {
-                        queue.push(Completion { task_id: next, result: Ok(format!("v{next}")) });
+                        queue.push(Completion { task_id: next, result: Ok(Output::from(format!("v{next}"))) });
                         model.push_back(next);
                         next += 1;
                     }
@@ -213,7 +213,7 @@ proptest! {
                     prop_assert_eq!(&got, &want);
                     for c in &out {
                         let value = format!("v{}", c.task_id);
-                        prop_assert_eq!(c.result.as_deref(), Ok(value.as_str()));
+                        prop_assert_eq!(c.result.as_ref().map(Output::as_bytes), Ok(value.as_bytes()));
                     }
                 }
             }
@@ -225,7 +225,7 @@ proptest! {
         prop_assert_eq!(out.len(), model.len());
         prop_assert!(!readable(fd));
         queue.close();
-        queue.push(Completion { task_id: next, result: Ok(String::new()) });
+        queue.push(Completion { task_id: next, result: Ok(Output::from(Vec::new())) });
         prop_assert!(queue.is_empty() && !readable(fd), "a closed queue drops late completions");
     }
 }
@@ -247,7 +247,7 @@ proptest! {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
                     for i in 0..n {
-                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(String::new()) });
+                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(Output::from(Vec::new())) });
                     }
                 })
             })

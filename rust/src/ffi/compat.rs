@@ -14,7 +14,7 @@ use crate::ffi::guard::guard;
 use crate::ffi::types::{string_free, string_out};
 use crate::greeting::{async_greeting, greeting};
 use crate::memory::copy_text;
-use crate::pool::{global, Target};
+use crate::pool::{global, Output, Target};
 use crate::texts::validate_text;
 
 /// Borrows a NUL-terminated string: the tutorial API passes no lengths.
@@ -126,12 +126,14 @@ unsafe fn greet_then_call_back(
     // SAFETY: forwarded from this function's contract.
     let submitted = unsafe { c_str_in(name) }.and_then(|name| {
         let name = copy_text(name, "the name")?;
-        let deliver = Box::new(move |result: Result<String>| {
+        let deliver = Box::new(move |result: Result<Output>| {
+            let greeting = result
+                .map(|output| String::from_utf8(output.hand_out()).expect("a greeting is UTF-8"));
             // SAFETY: no length wanted (NULL).
-            let handed_out = result.and_then(|s| unsafe { string_out(s, std::ptr::null_mut()) });
+            let handed_out = greeting.and_then(|s| unsafe { string_out(s, std::ptr::null_mut()) });
             callback(handed_out.unwrap_or(std::ptr::null_mut()));
         });
-        let job = Box::new(move || async_greeting(&name));
+        let job = Box::new(move || async_greeting(&name).map(Output::from));
         global::get()?.submit(job, Target::Callback(deliver))
     });
     if submitted.is_err() {

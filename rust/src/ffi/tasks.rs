@@ -3,8 +3,10 @@
 //!
 //! An asynchronous variant of a function is one export that hands [`submit`] the function (or
 //! a closure) to run on each input text; the pool runs it on a worker as a [`Job`] and the
-//! completion (text or error) reaches the caller's queue like every other. See
-//! `greeter_greet_submit`.
+//! completion reaches the caller's queue like every other. The function returns any type that
+//! becomes an [`Output`] (text, bytes, an integer, or a new object's handle through
+//! [`crate::ffi::types::handle_result`]): every result crosses as bytes with a length, and each
+//! binding function states how it reads them back. See `greeter_greet_submit`.
 
 use std::ffi::c_char;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use crate::ffi::types::{
     buffer_out, handle_free, handle_in, handle_out, slice_out, texts_in, value_out, Handle,
 };
 use crate::memory::{copy_text, vec};
-use crate::pool::{global, Completion, CompletionQueue, Job};
+use crate::pool::{global, Completion, CompletionQueue, Job, Output};
 
 /// A completion queue: completed tasks for one consumer (one event loop), with a file
 /// descriptor that is readable while completions wait.
@@ -40,30 +42,56 @@ impl Handle for GreeterCompletionQueue {
 /// takes its id and completes with its error at once. The body of every `_submit` export.
 ///
 /// Each job owns a copy of its text and of `work`: a function, or a closure that holds what it
-/// needs (an `Arc` of a handle's value, for a method), since it runs later on a worker.
+/// needs (an `Arc` of a handle's value, for a method), since it runs later on a worker. Its
+/// result is anything that becomes an [`Output`].
 ///
 /// # Safety
 /// `names`, `lens`, `count` as for [`texts_in`]; `queue` as for [`handle_in`]; `first` as for
 /// [`value_out`].
-pub unsafe fn submit(
+pub unsafe fn submit<R: Into<Output>>(
     names: *const c_char, lens: *const usize, count: usize, queue: *const GreeterCompletionQueue,
-    first: *mut u64, work: impl Fn(&str) -> Result<String> + Clone + Send + 'static,
+    first: *mut u64, work: impl Fn(&str) -> Result<R> + Clone + Send + 'static,
 ) -> Result<usize> {
     // SAFETY: forwarded from this function's contract.
     let queue = unsafe { handle_in(queue, "queue") }?;
     // SAFETY: forwarded from this function's contract.
     let texts = unsafe { texts_in(names, lens, count) }?;
-    if texts.is_empty() {
-        return Ok(0);
-    }
     // A copy that cannot be allocated fails its own task, as a bad text does.
     let job = |text: &str| -> Result<Job> {
         let (text, work) = (copy_text(text, "a name")?, work.clone());
-        Ok(Box::new(move || work(&text)))
+        Ok(Box::new(move || work(&text).map(Into::into)))
     };
     let mut jobs = vec(texts.len(), "the tasks")?;
     jobs.extend(texts.into_iter().map(|t| t.and_then(job))); // fits: room made above
-    let (first_id, accepted) = global::get()?.submit_many(jobs, &queue)?;
+                                                             // SAFETY: forwarded from this function's contract.
+    unsafe { enqueue(jobs, &queue, first) }
+}
+
+/// Queues `jobs` for `queue` as [`submit`] does, for an export whose inputs are not packed
+/// texts: each input converted into a job (or the error it completes with at once).
+///
+/// # Safety
+/// `queue` as for [`handle_in`]; `first` as for [`value_out`].
+pub unsafe fn submit_jobs(
+    jobs: Vec<Result<Job>>, queue: *const GreeterCompletionQueue, first: *mut u64,
+) -> Result<usize> {
+    // SAFETY: forwarded from this function's contract.
+    let queue = unsafe { handle_in(queue, "queue") }?;
+    // SAFETY: forwarded from this function's contract.
+    unsafe { enqueue(jobs, &queue, first) }
+}
+
+/// Queues `jobs` for `queue` (none: the pool is not even started) and stores the first id.
+///
+/// # Safety
+/// `first` as for [`value_out`].
+unsafe fn enqueue(
+    jobs: Vec<Result<Job>>, queue: &Arc<CompletionQueue>, first: *mut u64,
+) -> Result<usize> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let (first_id, accepted) = global::get()?.submit_many(jobs, queue)?;
     // SAFETY: forwarded from this function's contract.
     unsafe { value_out(first, first_id) };
     Ok(accepted)
@@ -180,31 +208,34 @@ pub unsafe extern "C" fn greeter_queue_fd(
 /// caller and nothing needs releasing.
 ///
 /// For the `i`-th completion moved (`i` < the return value, at most `capacity`): `ids[i]` is
-/// its task id and `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`). Its text,
-/// the job's text on success or the error message (NUL bytes escaped as `\0`) on failure, is
-/// written to `text`: the texts of the completions moved, joined by single NUL bytes, no
-/// terminator, `*text_used` bytes in all. A completion whose text does not fit in what is left
-/// of `text_len` stays queued, and so do those after it; when not even the first fits, 0 is
-/// returned and `*text_used` is the room it needs. `*remaining` is set to the number of
-/// completions still waiting. Returns 0 with `GREETER_OK` when none is waiting; 0 with
-/// `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes` with a capacity; 0
-/// with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the batch (nothing moved).
+/// its task id, `codes[i]` its status code (`GREETER_OK` or a `GREETER_ERR_*`) and `lens[i]`
+/// the length of its bytes, which are written to `data` back to back, `*data_used` bytes in
+/// all. On success the bytes are the task's result, in the shape of the function that was
+/// submitted (its `_submit` export says which: UTF-8 text, bytes, an `int64_t` in native byte
+/// order, a new object's handle as a pointer-sized integer in native byte order, which the
+/// caller then owns); on failure they are the error message (UTF-8). A completion whose bytes
+/// do not fit in what is left of `data_len` stays queued, and so do those after it; when not
+/// even the first fits, 0 is returned and `*data_used` is the room it needs. `*remaining` is
+/// set to the number of completions still waiting. Returns 0 with `GREETER_OK` when none is
+/// waiting; 0 with `GREETER_ERR_NULL_POINTER` for a NULL `queue`, or NULL `ids`/`codes`/`lens`
+/// with a capacity; 0 with `GREETER_ERR_OUT_OF_MEMORY` when there is no memory to move the
+/// batch (nothing moved).
 ///
 /// # Safety
-/// `queue` is NULL or a live queue handle; `ids` and `codes` are NULL or writable for
-/// `capacity` elements; `text` is NULL or writable for `text_len` bytes; none overlaps another;
-/// `text_used`, `remaining` and `status` are NULL or valid for writes.
+/// `queue` is NULL or a live queue handle; `ids`, `codes` and `lens` are NULL or writable for
+/// `capacity` elements; `data` is NULL or writable for `data_len` bytes; none overlaps
+/// another; `data_used`, `remaining` and `status` are NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_queue_drain(
-    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, capacity: usize,
-    text: *mut c_char, text_len: usize, text_used: *mut usize, remaining: *mut usize,
-    status: *mut GreeterStatus,
+    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, lens: *mut usize,
+    capacity: usize, data: *mut c_char, data_len: usize, data_used: *mut usize,
+    remaining: *mut usize, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
             drain(
-                queue, ids, codes, capacity, text, text_len, text_used, remaining,
+                queue, ids, codes, lens, capacity, data, data_len, data_used, remaining,
             )
         })
     }
@@ -216,16 +247,21 @@ pub unsafe extern "C" fn greeter_queue_drain(
 /// As for `greeter_queue_drain`.
 #[allow(clippy::too_many_arguments)] // the export's own parameters, in its order
 unsafe fn drain(
-    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, capacity: usize,
-    text: *mut c_char, text_len: usize, text_used: *mut usize, remaining: *mut usize,
+    queue: *const GreeterCompletionQueue, ids: *mut u64, codes: *mut GreeterCode, lens: *mut usize,
+    capacity: usize, data: *mut c_char, data_len: usize, data_used: *mut usize,
+    remaining: *mut usize,
 ) -> Result<usize> {
     // SAFETY: forwarded from this function's contract.
     unsafe {
         let queue = handle_in(queue, "queue")?;
-        let ids = slice_out(ids, capacity, "ids")?;
-        let codes = slice_out(codes, capacity, "codes")?;
-        let drained = drain_packed(&queue, ids, codes, buffer_out(text, text_len, "text")?)?;
-        value_out(text_used, drained.text_used);
+        let out = Batch {
+            ids: slice_out(ids, capacity, "ids")?,
+            codes: slice_out(codes, capacity, "codes")?,
+            lens: slice_out(lens, capacity, "lens")?,
+            data: buffer_out(data, data_len, "data")?,
+        };
+        let drained = drain_packed(&queue, out)?;
+        value_out(data_used, drained.data_used);
         value_out(remaining, drained.remaining);
         Ok(drained.moved)
     }
@@ -253,23 +289,31 @@ pub unsafe extern "C" fn greeter_queue_free(queue: *mut GreeterCompletionQueue) 
     }
 }
 
+/// The caller's arrays a drain fills.
+struct Batch<'a> {
+    ids: &'a mut [u64],
+    codes: &'a mut [GreeterCode],
+    lens: &'a mut [usize],
+    data: &'a mut [u8],
+}
+
 /// What [`drain_packed`] moved.
 struct Drained {
     moved: usize,
-    text_used: usize,
+    data_used: usize,
     remaining: usize,
 }
 
-/// Moves completions from `queue` into the flat arrays of `greeter_queue_drain`.
-fn drain_packed(
-    queue: &CompletionQueue, ids: &mut [u64], codes: &mut [GreeterCode], text: &mut [u8],
-) -> Result<Drained> {
+/// Moves completions from `queue` into the flat arrays of `greeter_queue_drain`; what a
+/// moved result owns (a handle's reference) is the caller's from then on.
+fn drain_packed(queue: &CompletionQueue, out: Batch<'_>) -> Result<Drained> {
     let mut batch = Vec::new();
     let mut used = 0usize;
     let mut first_needs = 0usize;
-    let remaining = queue.drain_while(&mut batch, ids.len(), |c| {
-        let len = completion_text_len(c) + usize::from(used > 0);
-        if used + len <= text.len() {
+    let room = out.data.len();
+    let remaining = queue.drain_while(&mut batch, out.ids.len(), |c| {
+        let len = completion_bytes(c).len();
+        if used + len <= room {
             used += len;
             true
         } else {
@@ -280,36 +324,31 @@ fn drain_packed(
         }
     })?;
     let mut at = 0;
-    for (i, completion) in batch.iter().enumerate() {
-        if i > 0 {
-            text[at] = 0;
-            at += 1;
+    for (i, completion) in batch.iter_mut().enumerate() {
+        out.ids[i] = completion.task_id;
+        out.codes[i] = completion
+            .result
+            .as_ref()
+            .map_or_else(|e| e.code, |_| GREETER_OK);
+        let bytes = completion_bytes(completion);
+        out.lens[i] = bytes.len();
+        out.data[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+        if let Ok(output) = &mut completion.result {
+            output.disarm(); // handed out: the caller owns what it owns
         }
-        ids[i] = completion.task_id;
-        let piece = match &completion.result {
-            Ok(s) => {
-                codes[i] = GREETER_OK;
-                std::borrow::Cow::Borrowed(s.as_str())
-            }
-            Err(e) => {
-                codes[i] = e.code;
-                std::borrow::Cow::Owned(e.message.replace('\0', "\\0"))
-            }
-        };
-        text[at..at + piece.len()].copy_from_slice(piece.as_bytes());
-        at += piece.len();
     }
     Ok(Drained {
         moved: batch.len(),
-        text_used: if batch.is_empty() { first_needs } else { at },
+        data_used: if batch.is_empty() { first_needs } else { at },
         remaining,
     })
 }
 
-/// The length of a completion's text in `greeter_queue_drain`.
-fn completion_text_len(c: &Completion) -> usize {
+/// A completion's bytes in `greeter_queue_drain`: its result's, or its error message's.
+fn completion_bytes(c: &Completion) -> &[u8] {
     match &c.result {
-        Ok(s) => s.len(),
-        Err(e) => e.message.len() + e.message.bytes().filter(|&b| b == 0).count(),
+        Ok(output) => output.as_bytes(),
+        Err(e) => e.message.as_bytes(),
     }
 }

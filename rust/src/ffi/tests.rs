@@ -244,6 +244,21 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 Box::new(|_| greeter_debug_inject_out_of_memory(0) == 0),
             ),
             (
+                "greeter_debug_shapes_submit",
+                Status,
+                Box::new(|s| {
+                    greeter_debug_shapes_submit(
+                        GREETER_DEBUG_SHAPE_BYTES,
+                        null(),
+                        null(),
+                        0,
+                        null(),
+                        null_mut(),
+                        s,
+                    ) == 0
+                }),
+            ),
+            (
                 "greeter_debug_spin",
                 Status,
                 Box::new(|s| {
@@ -364,9 +379,9 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 "greeter_queue_drain",
                 Status,
                 Box::new(|s| {
-                    let (n, z) = (null_mut(), null_mut());
-                    greeter_queue_drain(null(), n, z, 0, null_mut(), 0, null_mut(), null_mut(), s)
-                        == 0
+                    let (n, z, l) = (null_mut(), null_mut(), null_mut());
+                    let (d, u, r) = (null_mut(), null_mut(), null_mut());
+                    greeter_queue_drain(null(), n, z, l, 0, d, 0, u, r, s) == 0
                 }),
             ),
             (
@@ -564,6 +579,7 @@ unsafe fn drain(
     let mut status = new_status();
     let mut ids = [0u64; 8];
     let mut codes = [-1i32; 8];
+    let mut lens = [0usize; 8];
     let mut text = vec![0u8; text_len];
     let (mut used, mut left) = (0usize, 0usize);
     let mut got = Vec::new();
@@ -579,6 +595,7 @@ unsafe fn drain(
                 queue,
                 ids.as_mut_ptr(),
                 codes.as_mut_ptr(),
+                lens.as_mut_ptr(),
                 8,
                 text.as_mut_ptr().cast(),
                 text_len,
@@ -588,11 +605,13 @@ unsafe fn drain(
             )
         };
         assert_eq!(status.code, GREETER_OK);
-        let texts: Vec<&[u8]> = text[..used].split(|&b| b == 0).collect();
+        let mut at = 0;
         for i in 0..k {
-            let t = String::from_utf8(texts[i].to_vec()).unwrap();
+            let t = String::from_utf8(text[at..at + lens[i]].to_vec()).unwrap();
+            at += lens[i];
             got.push((ids[i], codes[i], t));
         }
+        assert_eq!(at, used, "the lengths add up to the bytes used");
     }
     got.sort();
     got
@@ -679,7 +698,8 @@ fn a_drain_too_small_for_the_first_text_says_how_much_it_needs() {
             &mut first,
             &mut status,
         );
-        let (mut ids, mut codes, mut text) = ([0u64; 4], [0i32; 4], [0u8; 64]);
+        let (mut ids, mut codes, mut lens, mut text) =
+            ([0u64; 4], [0i32; 4], [0usize; 4], [0u8; 64]);
         let (mut used, mut left) = (0usize, 0usize);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut n;
@@ -689,6 +709,7 @@ fn a_drain_too_small_for_the_first_text_says_how_much_it_needs() {
                 q,
                 ids.as_mut_ptr(),
                 codes.as_mut_ptr(),
+                lens.as_mut_ptr(),
                 4,
                 text.as_mut_ptr().cast(),
                 4,
@@ -705,6 +726,7 @@ fn a_drain_too_small_for_the_first_text_says_how_much_it_needs() {
             q,
             ids.as_mut_ptr(),
             codes.as_mut_ptr(),
+            lens.as_mut_ptr(),
             4,
             text.as_mut_ptr().cast(),
             64,
@@ -713,11 +735,12 @@ fn a_drain_too_small_for_the_first_text_says_how_much_it_needs() {
             &mut status,
         );
         assert_eq!(
-            (n, ids[0], &text[..used], left),
-            (1, first, &b"Async Hello, Cyd!"[..], 0)
+            (n, ids[0], lens[0], &text[..used], left),
+            (1, first, 17, &b"Async Hello, Cyd!"[..], 0)
         );
         let n = greeter_queue_drain(
             q,
+            null_mut(),
             null_mut(),
             null_mut(),
             4,
@@ -754,4 +777,138 @@ fn version_matches_the_crate() {
     // SAFETY: a static NUL-terminated string.
     let v = unsafe { CStr::from_ptr(greeter_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+/// Submits `texts` with `greeter_debug_shapes_submit(shape, ...)` and drains their completions
+/// as `(code, bytes)` in submission order.
+fn shapes(shape: u32, texts: &[&str]) -> Vec<(i32, Vec<u8>)> {
+    let packed: String = texts.concat();
+    let lens: Vec<usize> = texts.iter().map(|t| t.len()).collect();
+    let mut status = new_status();
+    let mut first = 0u64;
+    // SAFETY: a live queue; the packed texts, lengths, arrays and out-pointers are valid.
+    unsafe {
+        let q = greeter_queue_new(&mut status);
+        let n = greeter_debug_shapes_submit(
+            shape,
+            packed.as_ptr().cast(),
+            lens.as_ptr(),
+            texts.len(),
+            q,
+            &mut first,
+            &mut status,
+        );
+        assert_eq!((n, status.code), (texts.len(), GREETER_OK));
+        let (mut ids, mut codes, mut sizes, mut data) =
+            ([0u64; 8], [0i32; 8], [0usize; 8], [0u8; 256]);
+        let (mut used, mut left) = (0usize, 0usize);
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while got.len() < texts.len() {
+            assert!(std::time::Instant::now() < deadline, "completions lost");
+            let k = greeter_queue_drain(
+                q,
+                ids.as_mut_ptr(),
+                codes.as_mut_ptr(),
+                sizes.as_mut_ptr(),
+                8,
+                data.as_mut_ptr().cast(),
+                data.len(),
+                &mut used,
+                &mut left,
+                &mut status,
+            );
+            let mut at = 0;
+            for i in 0..k {
+                got.push((ids[i], codes[i], data[at..at + sizes[i]].to_vec()));
+                at += sizes[i];
+            }
+        }
+        greeter_queue_free(q);
+        got.sort();
+        got.into_iter()
+            .map(|(id, code, bytes)| {
+                assert!(id >= first && id < first + texts.len() as u64);
+                (code, bytes)
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn async_results_of_every_shape_cross_as_bytes_with_a_length() {
+    let _serial = tests_serial();
+    let got = shapes(GREETER_DEBUG_SHAPE_BYTES, &["abé", "", "a\u{0}"]);
+    assert_eq!(got[0], (GREETER_OK, b"\xa9\xc3ba".to_vec()), "not UTF-8");
+    assert_eq!(got[1], (GREETER_OK, Vec::new()));
+    assert_eq!(got[2].0, GREETER_ERR_INTERIOR_NUL);
+    let got = shapes(GREETER_DEBUG_SHAPE_INTEGER, &["abc", ""]);
+    assert_eq!(got[0], (GREETER_OK, (-3i64).to_ne_bytes().to_vec()));
+    assert_eq!(got[1], (GREETER_OK, 0i64.to_ne_bytes().to_vec()));
+    let before = greeter_live_objects();
+    let got = shapes(GREETER_DEBUG_SHAPE_GREETER, &["<{name}>", "no placeholder"]);
+    assert_eq!(got[1].0, GREETER_ERR_INVALID_TEMPLATE);
+    assert_eq!(
+        greeter_live_objects(),
+        before + 1,
+        "the caller owns the handed-out object"
+    );
+    let (code, bytes) = &got[0];
+    assert_eq!((*code, bytes.len()), (GREETER_OK, 8));
+    let address = u64::from_ne_bytes(bytes[..].try_into().unwrap()) as usize;
+    let greeter = address as *mut GreeterGreeter;
+    let mut out = [0u8; 16];
+    // SAFETY: the handle the drain handed out, used and freed once.
+    unsafe {
+        let n = greeter_greeter_greet_into(
+            greeter,
+            b"Jo".as_ptr().cast(),
+            2,
+            out.as_mut_ptr().cast(),
+            16,
+        );
+        assert_eq!(&out[..n as usize], b"<Jo>");
+        greeter_greeter_free(greeter);
+    }
+    assert_eq!(greeter_live_objects(), before);
+    let mut status = new_status();
+    // SAFETY: an unknown shape is refused before any pointer is read.
+    unsafe {
+        let n = greeter_debug_shapes_submit(9, null(), null(), 0, null(), null_mut(), &mut status);
+        assert_eq!((n, message(&status).as_str()), (0, "no result shape 9"));
+        assert_eq!(status.code, GREETER_ERR_INVALID_ARGUMENT);
+        greeter_status_clear(&mut status);
+    }
+}
+
+#[test]
+fn a_result_never_handed_out_releases_what_it_owns() {
+    let _serial = tests_serial();
+    let before = greeter_live_objects();
+    let mut status = new_status();
+    let texts = "{name}".repeat(100);
+    let lens = [6usize; 100];
+    // SAFETY: a live queue, freed with completions in flight and waiting.
+    unsafe {
+        let q = greeter_queue_new(&mut status);
+        let n = greeter_debug_shapes_submit(
+            GREETER_DEBUG_SHAPE_GREETER,
+            texts.as_ptr().cast(),
+            lens.as_ptr(),
+            100,
+            q,
+            null_mut(),
+            &mut status,
+        );
+        assert_eq!(n, 100);
+        greeter_queue_free(q);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while greeter_live_objects() != before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "objects of dropped results leaked"
+        );
+        std::thread::yield_now();
+    }
 }

@@ -11,6 +11,8 @@
 //! | text in, new string out (the usual text function) | `fn(&str) -> String` | [`map_text`] |
 //! | scalar out: `T *` (NULL: not wanted) | `T` | [`value_out`] |
 //! | opaque reference-counted handle: `GreeterX *` | `Arc<X>` | [`handle_out`], [`handle_in`], [`handle_free`] |
+//! | asynchronous result: bytes with a length in a drain | anything `Into<Output>` (`String`, `Vec<u8>`, `i64`) | `crate::pool::Output`'s `From` impls |
+//! | asynchronous result that is a new object: its handle in a drain | `Arc<X>` | [`handle_result`] |
 //!
 //! Every function here that reads or writes through a raw pointer is an `unsafe fn` whose
 //! `# Safety` section is the contract the C caller signs in the export's own `# Safety` docs.
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER};
 use crate::memory::{reserved, vec};
+use crate::pool::Output;
 use crate::strings::{count_freed, count_handed_out};
 use crate::texts::validate_text;
 
@@ -243,6 +246,20 @@ pub unsafe fn handle_in<H: Handle>(ptr: *const H, what: &str) -> Result<Borrowed
     Ok(Borrowed(ManuallyDrop::new(unsafe {
         Arc::from_raw(ptr.cast::<H::Inner>())
     })))
+}
+
+/// An asynchronous result that is a new object: the caller's reference to `value`, handed out
+/// with the completion as its pointer (8 bytes, native byte order), which the caller then owns
+/// and gives back with the type's `_free`. A result never handed out (its task cancelled
+/// while running, its queue closed, the pool shut down) drops the reference itself.
+pub fn handle_result<H: Handle + 'static>(value: Arc<H::Inner>) -> Output {
+    let address = handle_out::<H>(value) as usize;
+    Output::owning((address as u64).to_ne_bytes(), move || {
+        // SAFETY: made by `handle_out` just above and never handed out (the release runs only
+        // for an output dropped without being handed out), so this reference is taken back
+        // exactly once.
+        drop(unsafe { handle_free(address as *mut H) });
+    })
 }
 
 /// Takes back the caller's reference to a handle; the value goes with its last reference.

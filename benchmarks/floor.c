@@ -58,6 +58,11 @@ static PyObject *floor_rust_add(PyObject *self, PyObject *const *args, Py_ssize_
     }
     int64_t sum = greeter_add_numbers(a, b);
     if (sum == GREETER_FAILED) {
+        /* The failure waits in this thread's status: take it, as every caller must, so that
+         * it is not read as the status of a later call on this thread. */
+        GreeterStatus status = {0};
+        greeter_status_take_thread(&status);
+        greeter_status_clear(&status);
         PyErr_SetString(PyExc_OverflowError, "sum does not fit in i32");
         return NULL;
     }

@@ -1,8 +1,17 @@
-"""``python -m greeter bench``: what each way of calling greeter's Rust library costs, in one run.
+"""What each way of calling greeter's Rust library costs, in one run.
+
+    python benchmarks/bench.py [--quick] [--plot FILE.png] [--json FILE] [--soak]
+
+run from a source checkout against the installed package (the script's directory, not the
+working directory, goes on sys.path, so the installed greeter is the one imported);
+``python -P -m greeter bench`` in the checkout's root runs this same file. It is not part of
+the package: the wheel ships no benchmark.
 
 Measured side by side, in one process:
 
-- greeter's public API: ``add_numbers``, ``greet``, ``greeting()``, ``greet_many``;
+- greeter's public API: ``add_numbers``, ``greet``, ``greeting()`` (also as a ``with`` block),
+  ``greet_many``, and a function written as the README's recipe writes one (the generic text
+  helper around a text export), beside ``greet``;
 - the raw cffi ``lib`` calls greeter is built on (API mode, bound to a module global, and
   looked up on ``lib`` each call), through both modules: ``_greeter_cffi``, whose calls
   release the GIL, and ``_greeter_cffi_short``, whose short calls keep it;
@@ -10,8 +19,8 @@ Measured side by side, in one process:
   tutorial-compatible functions the way the usual ctypes tutorial does (with argtypes and
   restype set);
 - the floor: the same functions written against the CPython C API (METH_FASTCALL), compiled
-  now from ``_bench_floor.c`` into a temporary directory with the C compiler Python was built
-  with; it also calls the Rust library for the "C API calling Rust" rows.
+  now from ``floor.c`` (beside this file) into a temporary directory with the C compiler
+  Python was built with; it also calls the Rust library for the "C API calling Rust" rows.
 
 Timing: every case runs a calibrated loop (like ``timeit``: the statement inlined in a ``for``
 loop, loop overhead included, as in pyperf's ``timeit``) for a short slice; the cases are
@@ -26,7 +35,10 @@ and as responsiveness: the longest event-loop stall (a 1 ms ticker's worst laten
 100,000 completions that arrived at once are delivered, next to 100,000 plain asyncio futures
 resolved from a thread with ``call_soon_threadsafe``.
 
-``--soak`` makes 10 million mixed calls instead and reports peak RSS.
+Large batches are measured for what they cost other threads: the longest a thread that wakes
+every 1 ms is late while ``greet_many`` (and ``Greeter.greet_many``) of 1,000,000 names runs.
+
+``--soak`` runs 10 million mixed calls of ``workload.py`` instead, its RSS sampled and bounded.
 """
 
 from __future__ import annotations
@@ -49,16 +61,20 @@ import time
 import timeit
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import cffi
+import workload  # beside this file: the one workload driver, also under valgrind
 
 import greeter
 
+FLOOR_SOURCE = Path(__file__).with_name("floor.c")
 NAME = "World"
+# --soak: workload.py's passes, each part repeated this often (about 130,000 calls a pass).
+SOAK_SIZE = 2_000
+SOAK_MAX_GROWTH_MIB = 16.0
 MANY = 1_000
 ASYNC_CONCURRENCY = 10_000
 
@@ -71,8 +87,8 @@ class BenchSetupError(Exception):
 
 
 def build_floor(workdir: Path) -> ModuleType:
-    """Compiles _bench_floor.c against Python's headers and greeter's library, and imports it."""
-    source = resources.files("greeter").joinpath("_bench_floor.c")
+    """Compiles floor.c against Python's headers and greeter's library, and imports it."""
+    source = FLOOR_SOURCE
     include = sysconfig.get_paths()["include"]
     if not (Path(include) / "Python.h").exists():
         raise BenchSetupError(f"Python.h not found in {include}: install the Python headers")
@@ -82,7 +98,7 @@ def build_floor(workdir: Path) -> ModuleType:
     libdir = greeter.library_path().parent
     ext = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     target = workdir / f"_greeter_bench_floor{ext}"
-    src = workdir / "_bench_floor.c"
+    src = workdir / FLOOR_SOURCE.name
     src.write_bytes(source.read_bytes())
     cmd = [
         *cc,
@@ -183,6 +199,7 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "add_numbers": greeter.add_numbers,
         "greet": greeter.greet,
         "greeting": greeter.greeting,
+        "recipe_greet": recipe_shaped_function(),
         "greet_many": greeter.greet_many,
         "g": greeter.Greeter("Hello, {name}!"),  # the default template, as an object
         "lib": api_lib,
@@ -205,6 +222,24 @@ def _namespace(floor: ModuleType) -> dict[str, Any]:
         "ct_free": cdll.free_string,
         "c_char_p": ctypes.c_char_p,
     }
+
+
+WITH_GREETING = "with greeter.greeting(name) as s: s.value"
+RECIPE_GREET = "a function added by the recipe (generic text helper)"
+
+
+def recipe_shaped_function() -> Callable[[str], str]:
+    """A function written as the README's recipe has users write theirs (step 3 of "Adding a
+    function", examples/add-a-function/shout.patch): the generic text helper around a text
+    export. The export is greeter_greet, so the work is greet's and the row shows what the
+    path of a user's own function costs beside the hand-tuned ``greet``."""
+    from greeter._greeter_cffi import lib as api_lib
+    from greeter._strings import text  # the helper the recipe's text functions call
+
+    def greet_like_the_recipe(name: str) -> str:
+        return text(api_lib.greeter_greet, name)
+
+    return greet_like_the_recipe
 
 
 # The raw calls through the short-call module, which keeps the GIL (the "raw" rows release it).
@@ -245,6 +280,8 @@ def _cases() -> list[Case]:
             "greeter.greeting() -> .value -> close()",
             "s = greeting(name); s.value; s.close()",
         ),
+        Case(GROUP_GREET, WITH_GREETING, "with greeting(name) as s:\n    s.value"),
+        Case(GROUP_GREET, RECIPE_GREET, "recipe_greet(name)"),
         Case(
             GROUP_GREET,
             "cffi API raw greeter_greet_into, 1 buffer",
@@ -442,6 +479,64 @@ def measure_stalls(repeats: int, n: int = STALL_COMPLETIONS) -> tuple[Stall, Sta
     return ours, theirs
 
 
+BATCH_NAMES = 1_000_000
+
+
+@dataclass
+class BatchStall:
+    """How long other Python threads wait while one thread runs a large batch."""
+
+    label: str
+    worst_ms: list[float] = field(default_factory=list)
+    batch_ms: list[float] = field(default_factory=list)
+
+
+def _ticker_stall(batch: Callable[[], object]) -> tuple[float, float]:
+    """Seconds: the longest a thread that wakes every ``STALL_TICK_S`` was late while
+    ``batch`` ran on this one, and how long ``batch`` took."""
+    ticking, stop = threading.Event(), threading.Event()
+    worst = 0.0
+
+    def ticker() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        ticking.set()
+        while not stop.is_set():
+            time.sleep(STALL_TICK_S)
+            now = time.perf_counter()
+            worst = max(worst, now - last - STALL_TICK_S)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    ticking.wait()
+    time.sleep(10 * STALL_TICK_S)  # the ticker is in its loop
+    worst = 0.0
+    started = time.perf_counter()
+    batch()
+    took = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    return worst, took
+
+
+def measure_batch_stalls(repeats: int, n: int = BATCH_NAMES) -> list[BatchStall]:
+    """greet_many and Greeter.greet_many of ``n`` short names, a ticker thread beside them."""
+    names = [f"n{i}" for i in range(n)]
+    template = greeter.Greeter("Hello, {name}!")
+    batches: list[tuple[BatchStall, Callable[[], object]]] = [
+        (BatchStall("greeter.greet_many"), lambda: greeter.greet_many(names)),
+        (BatchStall("greeter.Greeter.greet_many"), lambda: template.greet_many(names)),
+    ]
+    for _ in range(repeats):
+        for stall, batch in batches:
+            worst, took = _ticker_stall(batch)
+            stall.worst_ms.append(worst * 1000)
+            stall.batch_ms.append(took * 1000)
+    template.close()
+    return [stall for stall, _ in batches]
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -519,6 +614,20 @@ def format_stalls(ours: Stall, theirs: Stall, n: int) -> list[str]:
     return lines
 
 
+def format_batch_stalls(stalls: list[BatchStall], n: int) -> list[str]:
+    lines = [
+        f"longest stall of another Python thread during a batch of {n:,} names (worst lateness "
+        f"of a {STALL_TICK_S * 1000:.0f} ms ticker thread, median of {len(stalls[0].worst_ms)} "
+        "runs; the batch's own time beside it)"
+    ]
+    for s in stalls:
+        lines.append(
+            f"  {s.label:34}{statistics.median(s.worst_ms):10.1f} ms"
+            f"  (batch {statistics.median(s.batch_ms):.0f} ms)"
+        )
+    return lines
+
+
 @dataclass
 class Ratio:
     """A paired ratio of two measurements of this run: ``value`` times ``text``."""
@@ -553,6 +662,8 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
     ct_add = _find(cases, GROUP_ADD, "ctypes").values
     greet = get(GROUP_GREET, "greeter.greet")
     greeting = get(GROUP_GREET, "greeter.greeting() -> .value -> close()")
+    with_greeting = get(GROUP_GREET, WITH_GREETING)
+    recipe = get(GROUP_GREET, RECIPE_GREET)
     floor_greet = _find(cases, GROUP_GREET, "floor").values
     ct_greet = _find(cases, GROUP_GREET, "ctypes").values
     many = get(GROUP_MANY, "greeter.greet_many")
@@ -582,6 +693,8 @@ def ratios(cases: list[Case], ours: Throughput, theirs: Throughput) -> list[Rati
             _paired_over_sum(object_greet, greet, bare_call),
         ),
         Ratio("Greeter.greet_many / greet_many, per name (time)", _paired(object_many, many)),
+        Ratio(f"{WITH_GREETING} / greet (time)", _paired(with_greeting, greet)),
+        Ratio(f"{RECIPE_GREET} / greet (time)", _paired(recipe, greet)),
     ]
 
 
@@ -705,104 +818,7 @@ def dump_json(cases: list[Case], path: Path) -> None:
     pyperf.BenchmarkSuite(benchmarks).dump(str(path), replace=True)
 
 
-# --- soak ---------------------------------------------------------------------------------------
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _hwm_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def soak(total: int, out: Callable[[str], None]) -> int:
-    """``total`` mixed calls, RSS sampled every round; returns an exit status."""
-    # One round: 10,000 calls.
-    #   4,000 add_numbers (100 of them overflowing) · 3,000 greet (1 in 100 longer than the
-    #   fast buffer, 20 with a NUL) · 1,000 greeting() (half closed, half left to the GC) ·
-    #   1,000 greet_many of 10 names · 1,000 greet_async, gathered on a fresh event loop.
-    per_round = 10_000
-    rounds = max(1, total // per_round)
-    long_name = "ж" * 200
-    batch = [f"b{i}" for i in range(10)]
-    add, greet, greeting, greet_many = (
-        greeter.add_numbers,
-        greeter.greet,
-        greeter.greeting,
-        greeter.greet_many,
-    )
-    errors = 0
-    samples: list[int] = []
-    start_rss = _rss_bytes()
-    started = time.perf_counter()
-    for r in range(rounds):
-        for i in range(3_900):
-            add(i, r)
-        for i in range(100):
-            try:
-                add(2**31 - 1, i + 1)
-            except OverflowError:
-                errors += 1
-        for i in range(2_950):
-            greet(long_name if i % 100 == 0 else f"n{i}")
-        for _ in range(20):
-            try:
-                greet("a\0b")
-            except ValueError:
-                errors += 1
-        for i in range(30):
-            greet(str(i) * 3)
-        for i in range(1_000):
-            s = greeting(f"g{i}")
-            _ = s.value
-            if i % 2:
-                s.close()
-        for _ in range(1_000):
-            greet_many(batch)
-        results = asyncio.run(_gather_greet_async(1_000))
-        if results[-1] != "Async Hello, n999!":
-            out(f"wrong async result: {results[-1]!r}")
-            return 1
-        samples.append(_rss_bytes())
-    elapsed = time.perf_counter() - started
-    import gc
-
-    gc.collect()
-    calls = rounds * per_round
-    mib = 1024 * 1024
-    out(
-        f"soak: {calls:,} mixed calls in {elapsed:.1f} s ({calls / elapsed:,.0f} calls/s), "
-        f"{errors:,} expected errors raised"
-    )
-    out(
-        f"  RSS: start {start_rss / mib:.1f} MiB, after round 1 {samples[0] / mib:.1f} MiB, "
-        f"peak sampled {max(samples) / mib:.1f} MiB, end {samples[-1] / mib:.1f} MiB, "
-        f"kernel high-water mark (VmHWM) {_hwm_bytes() / mib:.1f} MiB"
-    )
-    tail = samples[len(samples) // 2 :]
-    out(
-        f"  growth over the second half: {(tail[-1] - tail[0]) / mib:+.2f} MiB; "
-        f"live Rust strings at the end: {greeter.live_strings()}"
-    )
-    return 0 if greeter.live_strings() == 0 else 1
-
-
 # --- entry point --------------------------------------------------------------------------------
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -810,14 +826,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE.png", type=Path, help="also draw a bar chart")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write a pyperf suite")
     parser.add_argument(
-        "--rounds", type=_positive, help="interleaved rounds (default 100, quick 10)"
+        "--rounds", type=workload.positive, help="interleaved rounds (default 100, quick 10)"
     )
     parser.add_argument(
         "--soak",
         action="store_true",
-        help="instead: 10 million mixed calls (1 million with --quick), peak RSS reported",
+        help="instead: 10 million mixed calls of benchmarks/workload.py (1 million with --quick), "
+        "RSS sampled and bounded",
     )
-    parser.add_argument("--calls", type=_positive, help="calls for --soak (whole rounds of 10,000)")
+    parser.add_argument("--calls", type=workload.positive, help="calls for --soak (whole passes)")
 
 
 @contextlib.contextmanager
@@ -826,7 +843,7 @@ def _workdir() -> Iterator[Path]:
         yield Path(d)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, prog: str) -> int:
     def out(line: str = "") -> None:
         print(line, flush=True)
 
@@ -835,43 +852,43 @@ def run(args: argparse.Namespace) -> int:
         total = args.calls or (1_000_000 if args.quick else 10_000_000)
         for line in facts:
             out(line)
-        return soak(total, out)
+        return workload.soak(total, SOAK_SIZE, 1, SOAK_MAX_GROWTH_MIB, out)
     for path, module in ((args.plot, "matplotlib"), (args.json, "pyperf")):
         if path is None:
             continue
         if not path.resolve().parent.is_dir():
-            print(f"python -m greeter bench: no directory for {path}", file=sys.stderr)
+            print(f"{prog}: no directory for {path}", file=sys.stderr)
             return 2
         if importlib.util.find_spec(module) is None:
             print(
-                f"python -m greeter bench: {module} is needed for this option: "
-                "pip install 'greeter-cffi[bench]'",
+                f"{prog}: {module} is needed for this option: pip install 'greeter-cffi[bench]'",
                 file=sys.stderr,
             )
             return 2
     rounds = args.rounds or (10 if args.quick else 100)
     slice_s = 0.01 if args.quick else 0.02
     async_repeats = 2 if args.quick else 7
+    out("greeter benchmark")
+    for line in facts:
+        out(f"  {line}")
+    cases = _cases()
     try:
         with _workdir() as workdir:
-            floor = build_floor(workdir)
-            cases = _cases()
-            ns = _namespace(floor)
-            out("greeter benchmark")
-            for line in facts:
-                out(f"  {line}")
-            measure(cases, ns, rounds, slice_s)
-            ours, theirs = measure_async(async_repeats)
-            stalls = measure_stalls(1 if args.quick else 3)
+            measure(cases, _namespace(build_floor(workdir)), rounds, slice_s)
     except BenchSetupError as exc:
-        print(f"python -m greeter bench: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    ours, theirs = measure_async(async_repeats)
+    stalls = measure_stalls(1 if args.quick else 3)
+    batch_stalls = measure_batch_stalls(1 if args.quick else 3)
     for line in format_table(cases, rounds, slice_s):
         out(line)
     out()
     for line in format_async(ours, theirs, ASYNC_CONCURRENCY):
         out(line)
     for line in format_stalls(*stalls, STALL_COMPLETIONS):
+        out(line)
+    for line in format_batch_stalls(batch_stalls, BATCH_NAMES):
         out(line)
     out()
     out("ratios: each is the median of per-round ratios (paired: both timed in the same round)")
@@ -889,6 +906,23 @@ def run(args: argparse.Namespace) -> int:
             dump_json(cases, args.json)
             out(f"pyperf suite written to {args.json}")
     except (BenchSetupError, OSError) as exc:
-        print(f"python -m greeter bench: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Time greeter against raw cffi, cffi ABI mode, ctypes and a CPython C API "
+        "floor compiled now (needs a C compiler); print the times, their paired ratios and "
+        "what a bare FFI call costs on this machine. --plot and --json need the bench extra: "
+        "pip install 'greeter-cffi[bench]'.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args, parser.prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
