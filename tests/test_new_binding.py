@@ -274,6 +274,10 @@ def venv_with_two(
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    for name in names:
+        # Each project's own build cache (its setup.py reads NAME_BUILD_DIR): the README's
+        # second command and the second install reuse the first build instead of a scratch one.
+        env[f"{new_binding.Names.of(name).upper}_BUILD_DIR"] = str(base / f"build-{name}")
     return venv, names, env
 
 
