@@ -244,6 +244,18 @@ def test_a_generated_project_is_one_clean_commit_whose_drift_checks_pass(
     assert re.findall(r"^## .*", changelog, re.MULTILINE) == ["## [Unreleased]"]
 
 
+def test_the_longest_name_generates_a_project_its_own_checks_accept(
+    new_binding: ModuleType, tmp_path: Path
+) -> None:
+    """generate() itself runs ruff check, ruff format --check, cargo fmt --check and both drift
+    checks in the new project: a name longer than this one moves lines past the line length."""
+    _require_tools(new_binding)
+    name = "a_long_binding_name_of_30_char"
+    assert len(name) == new_binding.MAX_NAME_LENGTH
+    new_binding.generate(tmp_path / name, name)
+    assert (tmp_path / name / name / "py.typed").is_file()
+
+
 # --- builds: GREETER_BUILD_NEW_BINDINGS=1 ---------------------------------------------------
 
 needs_builds = pytest.mark.skipif(not BUILDS, reason="GREETER_BUILD_NEW_BINDINGS=1 builds projects")
