@@ -151,6 +151,10 @@ class _LoopCompletions:
                     for r in live:
                         r[1].set_exception(type(exc)(exc.code, str(exc)))
                     break
+                except MemoryError as exc:  # no memory to pack the batch: never a hang
+                    for r in live:
+                        r[1].set_exception(MemoryError(*exc.args))
+                    break
                 for task_id, r in zip(range(first, first + n), live, strict=False):
                     r[2] = task_id
                     waiting[task_id] = r

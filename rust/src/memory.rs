@@ -238,9 +238,8 @@ mod infallible_sites {
             "pool.rs",
             ".push_back(",
             3,
-            "tasks into the queue after reserve_tasks; a completion queue's slot (CompletionQueue \
-             push and push_many): 48 bytes a completion waiting to be drained, less than its \
-             task's submit allocated fallibly",
+            "tasks into the queue after reserve_tasks; completions into the room their task \
+             was promised at submit (CompletionQueue::promise)",
         ),
         (
             "pool.rs",
