@@ -4,7 +4,8 @@ This is the only module that imports the cffi extension; the layers above reach 
 through the names it exports (``ffi``, ``lib``, ``short_lib``) and its helpers, and never
 return cdata to a user. The modules stack, each importing only those before it:
 
-- ``_core`` (this one): the library, statuses and exceptions, :func:`call`, :class:`Handle`;
+- ``_core`` (this one): the library, statuses and exceptions, :func:`call` (and
+  :func:`call_i64` for an ``int64_t`` result, Rust's ``i64``), :class:`Handle`;
 - ``_strings``: the conversions of text (pooled buffers, :class:`RustString`, the helpers a
   new function calls);
 - ``_pool`` and ``_aio``: the worker pool, completion queues, :func:`_aio.async_function`;
@@ -59,6 +60,7 @@ __all__ = [
     "RELEASE_AT_CLOSE",
     "Handle",
     "call",
+    "call_i64",
     "code_error",
     "encode",
     "ffi",
@@ -145,6 +147,24 @@ def call(export: Callable[..., Any], *args: Any) -> Any:
         status = new_status()
     result = export(*args, status)
     if not result and status.code:
+        error = status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def call_i64(export: Callable[..., Any], *args: Any) -> int:
+    """``export(*args, status)`` for an export returning ``int64_t``, whose failure value is
+    ``GREETER_FAILED`` rather than zero (the header's rule): its result, or the exception its
+    status describes. A separate helper so that :func:`call`, which the pointer and size
+    exports go through, pays no second comparison."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = new_status()
+    result: int = export(*args, status)
+    if result == FAILED and status.code:
         error = status_error(status)
         _give_status(status)
         raise error
@@ -240,8 +260,9 @@ class Handle:
     _ptr: Any
     _owner: list[Any]  # PyPy only: the cdata, until released
     _users: list[None]  # PyPy only: one entry per call using the pointer
-    # The ValueError message for a use after close(), and the TypeError one for a copy.
-    _closed_message: ClassVar[str] = "closed handle"
+    # The ValueError message for a use after close() ("closed <class name>" when empty), and
+    # the TypeError one for a copy.
+    _closed_message: ClassVar[str] = ""
     _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
 
     def _own(self, ptr: Any, free: Callable[[Any], None], size: int = 0) -> None:
@@ -261,7 +282,15 @@ class Handle:
         _release(handle)
 
     def _closed_error(self) -> ValueError:
-        return ValueError(self._closed_message)
+        return ValueError(self._closed_message or f"closed {type(self).__name__}")
+
+    def _pointer(self) -> Any:
+        """The pointer, for a call to hold while Rust runs (see above); ValueError once
+        closed. What a method reads first."""
+        ptr = self._ptr
+        if ptr is None:
+            raise self._closed_error()
+        return ptr
 
     @property
     def closed(self) -> bool:

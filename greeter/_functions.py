@@ -17,16 +17,14 @@ from greeter._core import FAILED, call, lib, short_lib, thread_error
 from greeter._strings import (
     BUFFER_LEN,
     give_buffer,
+    greet_in_pieces,
     live_strings,
     new_buffer,
     new_uncleared,
-    nul_in_names,
     owned_function,
-    pack,
     take_buffer,
     unpack,
 )
-from greeter.errors import InteriorNulError
 
 __all__ = [
     "add_numbers",
@@ -164,30 +162,29 @@ _SHORT_BATCH_BYTES = 1024
 _greet_many_short = short_lib.greeter_greet_many
 
 
+def _greet_packed(data: bytes, count: int) -> list[str]:
+    """The greetings of ``count`` names packed as ``greeter_greet_many`` takes them."""
+    size = len(data)
+    room = size + count * _GREETING_EXTRA  # the documented exact length
+    out = _new_uncleared("char[]", room)
+    export = _greet_many_short if room <= _SHORT_BATCH_BYTES else _greet_many
+    n: int = call(export, data, size, count, out, room)
+    if n != room:
+        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
+    greetings: list[str] = _unpack(out, n).decode().split("\0")
+    return greetings
+
+
 def greet_many(names: Iterable[str]) -> list[str]:
-    """``[greet(name) for name in names]`` in one call into Rust.
+    """``[greet(name) for name in names]`` in calls into Rust that take the batch in pieces of
+    thousands of names (a small batch is one call).
 
     The names travel as one UTF-8 buffer joined by NUL (a name can hold none), and the
     greetings come back the same way, written into a buffer this call owns. Raises TypeError
     for a non-str item (or a str/bytes given as ``names``), InteriorNulError for a name holding
     NUL and UnicodeEncodeError for one holding a lone surrogate.
     """
-    items, data = pack(names)
-    count = len(items)
-    if not count:
-        return []
-    size = len(data)
-    room = size + count * _GREETING_EXTRA  # the documented exact length
-    out = _new_uncleared("char[]", room)
-    try:
-        export = _greet_many_short if room <= _SHORT_BATCH_BYTES else _greet_many
-        n: int = call(export, data, size, count, out, room)
-    except InteriorNulError as error:
-        raise nul_in_names(error, items) from None
-    if n != room:
-        raise RuntimeError(f"greeter_greet_many needs {n} bytes, not the documented {room}")
-    greetings: list[str] = _unpack(out, n).decode().split("\0")
-    return greetings
+    return greet_in_pieces(names, _greet_packed, _GREETING_EXTRA, 1)
 
 
 greet_async = async_function(lib.greeter_greet_submit)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
+from functools import partial
 from typing import Any, Self, SupportsIndex
 
 from greeter._aio import async_function
@@ -21,14 +22,12 @@ from greeter._core import (
 from greeter._strings import (
     BUFFER_LEN,
     give_buffer,
+    greet_in_pieces,
     new_buffer,
     new_uncleared,
-    nul_in_names,
-    pack,
     take_buffer,
     unpack,
 )
-from greeter.errors import InteriorNulError
 
 __all__ = ["Greeter", "live_objects"]
 
@@ -45,6 +44,19 @@ _greeter_greet_into = lib.greeter_greeter_greet_into
 # Greeter.greet's pooled-buffer call, as greet's: its work is bounded by that buffer.
 _greeter_greet_into_pooled = short_lib.greeter_greeter_greet_into
 _greeter_greet_many = lib.greeter_greeter_greet_many
+
+
+def _greet_packed(handle: Any, extra: int, per_name: int, data: bytes, count: int) -> list[str]:
+    """The greetings by the template ``handle`` (one that adds ``extra`` bytes and copies the
+    name ``per_name`` times) of ``count`` names packed as ``greeter_greeter_greet_many`` takes
+    them."""
+    room = count * (extra + 1) - 1 + per_name * (len(data) - count + 1)
+    out = _new_uncleared("char[]", room)
+    n: int = call(_greeter_greet_many, handle, data, len(data), count, out, room)
+    if n != room:
+        raise RuntimeError(f"greeter_greeter_greet_many needs {n} bytes, not {room}")
+    greetings: list[str] = _unpack(out, n).decode().split("\0")
+    return greetings
 
 
 def live_objects() -> int:
@@ -169,26 +181,14 @@ class Greeter(Handle):
 
     @uses_pointer
     def greet_many(self, names: Iterable[str]) -> list[str]:
-        """``[self.greet(name) for name in names]`` in one call into Rust; exceptions as for
-        :func:`greet_many`."""
+        """``[self.greet(name) for name in names]`` in calls into Rust, as for
+        :func:`greet_many`; exceptions as for :func:`greet_many`."""
         handle = self._ptr  # first: names may be a generator that runs anything
         if handle is None:
             raise self._closed_error()
-        items, data = pack(names)
-        count = len(items)
-        if not count:
-            return []
-        size = len(data)
-        room = count * (self._extra + 1) - 1 + self._per_name * (size - count + 1)
-        out = _new_uncleared("char[]", room)
-        try:
-            n: int = call(_greeter_greet_many, handle, data, size, count, out, room)
-        except InteriorNulError as error:
-            raise nul_in_names(error, items) from None
-        if n != room:
-            raise RuntimeError(f"greeter_greeter_greet_many needs {n} bytes, not {room}")
-        greetings: list[str] = _unpack(out, n).decode().split("\0")
-        return greetings
+        extra, per_name = self._extra, self._per_name
+        greet_packed = partial(_greet_packed, handle, extra, per_name)
+        return greet_in_pieces(names, greet_packed, extra, per_name)
 
     def greet_async(self, name: str) -> Coroutine[Any, Any, str]:
         """The greeting for ``name``, computed on a Rust worker thread: ``await

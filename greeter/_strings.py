@@ -4,8 +4,8 @@ The helpers a new function calls (README, "Adding a function"): :func:`text` for
 writing into the caller's buffer (``name, name_len, out, out_len -> int64_t``, Rust's
 ``map_text_into``), :func:`owned_function` for the function of an export handing out a new
 string (``name, name_len, out_len, status -> char *``, Rust's ``map_text``) as a
-:class:`RustString`, and :func:`pack` for a batch of names. Texts that fit a pooled buffer are
-written into it (:func:`take_buffer`).
+:class:`RustString`, and :func:`greet_in_pieces` for a batch of names. Texts that fit a pooled
+buffer are written into it (:func:`take_buffer`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ from greeter.errors import InteriorNulError
 
 __all__ = [
     "BUFFER_LEN",
+    "PIECE_BYTES",
+    "PIECE_NAMES",
     "RustString",
     "give_buffer",
+    "greet_in_pieces",
     "live_strings",
     "new_buffer",
     "new_uncleared",
-    "nul_in_names",
     "owned_function",
-    "pack",
     "take_buffer",
     "text",
     "unpack",
@@ -228,27 +229,149 @@ def text(export: Callable[..., int], name: str) -> str:
     return long
 
 
-def pack(names: Iterable[str]) -> tuple[list[str], bytes]:
-    """The names as a list, and their UTF-8 joined by NUL: what a batch export takes."""
+# A batch crosses the boundary in pieces, so that each step holding the GIL (join, encode,
+# decode, split) stays short while the Rust call between them releases it: a piece is at most
+# PIECE_NAMES names and greetings of at most about PIECE_BYTES bytes (measured in characters:
+# up to 4 bytes each in UTF-8), unless one name alone takes more. A batch within both limits is
+# one piece, passed on exactly as it came.
+PIECE_NAMES = 4096
+PIECE_BYTES = 1 << 20
+
+_SAMPLES = 8  # names measured before a piece is joined
+_join = "\0".join
+
+
+def greet_in_pieces(
+    names: Iterable[str],
+    greet_packed: Callable[[bytes, int], list[str]],
+    greeting_extra: int,
+    name_copies: int,
+) -> list[str]:
+    """The greetings of ``names``: ``greet_packed(data, count)`` (the greetings of ``count``
+    names given as their UTF-8 joined by NUL, as a batch export takes them) called on each
+    piece in turn. A greeting is ``greeting_extra`` bytes plus ``name_copies`` copies of its
+    name.
+
+    Errors are those of one call on the whole batch: TypeError for a non-str item (or a
+    str/bytes given as ``names``), else UnicodeEncodeError for the first name holding a lone
+    surrogate, else the first piece's error from Rust, with InteriorNulError naming its name's
+    index in ``names``. The names are all joined and encoded before Rust sees any of them.
+    """
     if isinstance(names, (str, bytes, bytearray)):
         raise TypeError(f"names must be an iterable of str, not {type(names).__name__}")
     items = names if type(names) is list else list(names)
+    count = len(items)
+    if not count:
+        return []
+    per_name = greeting_extra + 1  # with its separator
+    if count <= PIECE_NAMES:
+        try:
+            text = _joined_if_short(items, per_name, name_copies)
+        except TypeError:
+            raise _not_str(items) from None
+        if text is not None:  # one piece, passed on as it came
+            return _greet_piece(greet_packed, _encoded(text, items), items, 0, count)
+    packed, ends = _joined_pieces(items, per_name, name_copies)
+    start = 0
+    for i, stop in enumerate(ends):  # replaced one by one: each joined text goes at once
+        packed[i] = _encoded(packed[i], items[start:stop])
+        start = stop
+    greetings: list[str] = []
+    start = 0
+    for data, stop in zip(packed, ends, strict=True):
+        greetings += _greet_piece(greet_packed, data, items, start, stop)
+        start = stop
+    return greetings
+
+
+def _joined_pieces(
+    items: list[str], per_name: int, name_copies: int
+) -> tuple[list[Any], list[int]]:
+    """``items`` cut into pieces, each joined by NUL, and where each piece ends. A greeting
+    takes ``per_name`` bytes (with its separator) and ``name_copies`` copies of its name."""
+    most = max(1, min(PIECE_NAMES, PIECE_BYTES // per_name))
+    texts: list[Any] = []
+    ends: list[int] = []
+    for start in range(0, len(items), most):
+        piece = items[start : start + most]
+        try:
+            text = _joined_if_short(piece, per_name, name_copies)
+            if text is not None:
+                texts.append(text)
+                ends.append(start + len(piece))
+                continue
+            first = 0
+            for cut in _cuts(piece, per_name, name_copies):
+                texts.append(_join(piece[first:cut]))
+                ends.append(start + cut)
+                first = cut
+        except TypeError:
+            raise _not_str(items) from None
+    return texts, ends
+
+
+def _joined_if_short(piece: list[str], per_name: int, name_copies: int) -> str | None:
+    """``piece`` joined by NUL if its greetings take at most ``PIECE_BYTES``, else None.
+
+    A few names, spread over the piece, are measured first, so that a piece of long names is
+    not joined in vain (measuring every name would cost a small batch a third more).
+    """
+    sample = piece[:: len(piece) // _SAMPLES + 1]
     try:
-        return items, "\0".join(items).encode()
-    except TypeError:
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise TypeError(f"names[{i}] must be str, not {type(item).__name__}") from None
-        raise
+        sampled = sum(map(len, sample)) * len(piece) // len(sample)
+    except Exception:  # an item without a length: the join says which
+        sampled = 0
+    fixed = len(piece) * per_name
+    if fixed + name_copies * sampled > PIECE_BYTES:
+        return None
+    text: str = _join(piece)
+    return text if fixed + name_copies * len(text) <= PIECE_BYTES else None
+
+
+def _cuts(piece: list[str], per_name: int, name_copies: int) -> list[int]:
+    """Where ``piece`` is cut so that each part's greetings take at most ``PIECE_BYTES``, or
+    one name's greeting."""
+    cuts = []
+    size = 0
+    for i, item in enumerate(piece):
+        # Not a str: the join says so.
+        cost = per_name + name_copies * (len(item) if isinstance(item, str) else 0)
+        if size and size + cost > PIECE_BYTES:
+            cuts.append(i)
+            size = 0
+        size += cost
+    cuts.append(len(piece))
+    return cuts
+
+
+def _encoded(text: str, items: list[str]) -> bytes:
+    """``text``, the ``items`` joined, in UTF-8; an error names the first bad item itself."""
+    try:
+        return text.encode()
     except UnicodeEncodeError:
         for item in items:
-            item.encode()  # raises the error for the first bad name itself
+            item.encode()
         raise
 
 
-def nul_in_names(error: InteriorNulError, items: list[str]) -> InteriorNulError:
-    """Rust knows that a packed name held NUL; this says which one."""
-    i, item = next((i, item) for i, item in enumerate(items) if "\0" in item)
-    return InteriorNulError(
-        error.code, f"names[{i}] contains a NUL character at offset {item.index(chr(0))}"
-    )
+def _greet_piece(
+    greet_packed: Callable[[bytes, int], list[str]],
+    data: bytes,
+    items: list[str],
+    start: int,
+    stop: int,
+) -> list[str]:
+    """``greet_packed`` on the packed ``items[start:stop]``; a NUL names its name's index."""
+    try:
+        return greet_packed(data, stop - start)
+    except InteriorNulError as error:
+        i = next(i for i in range(start, stop) if "\0" in items[i])
+        raise InteriorNulError(
+            error.code, f"names[{i}] contains a NUL character at offset {items[i].index(chr(0))}"
+        ) from None
+
+
+def _not_str(items: list[Any]) -> TypeError:
+    """The TypeError for the first item of a batch that is not str."""
+    i, item = next((i, item) for i, item in enumerate(items) if not isinstance(item, str))
+    return TypeError(f"names[{i}] must be str, not {type(item).__name__}")

@@ -431,7 +431,7 @@ size_t greeter_greet_many(const char *names,
 /**
  * Submits `Async Hello, {name}!` for each of `count` names to the worker pool (starting it if
  * needed), under one lock, to be delivered to `queue`; returns at once. The asynchronous form
- * of a greeting: completions carry the greeting as their text.
+ * of a greeting: a completion's result is text, the greeting's UTF-8 bytes.
  *
  * The names are packed: `names` holds their bytes back to back, `lens[i]` bytes for the
  * `i`-th (each copied before this returns). Returns how many were accepted, in order: all of

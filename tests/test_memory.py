@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import greeter
+from greeter import _pool
 from greeter._greeter_cffi import ffi, lib
 
 OUT_OF_MEMORY = "out of memory: cannot allocate {} bytes for the greeting"
@@ -129,6 +130,30 @@ def test_tutorial_async_greet_calls_back_null_and_the_worker_goes_on() -> None:
     assert received.get(timeout=30) is None  # from the worker: the greeting failed there
     tutorial.async_greet(b"Bo", callback)
     assert received.get(timeout=30) == "Async Hello, Bo!"
+
+
+def test_a_batch_python_cannot_pack_fails_its_calls_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_memory(*args: object) -> tuple[int, int]:
+        raise MemoryError("no room to pack the names")
+
+    async def main() -> list[Any]:
+        assert await greeter.greet_async("warm") == "Async Hello, warm!"
+        with monkeypatch.context() as patch:
+            patch.setattr(_pool.CompletionQueue, "submit", no_memory)
+            results: list[Any] = await asyncio.wait_for(
+                asyncio.gather(
+                    *(greeter.greet_async("x") for _ in range(3)), return_exceptions=True
+                ),
+                timeout=30,
+            )
+        assert await greeter.greet_async("after") == "Async Hello, after!"
+        return results
+
+    results = asyncio.run(main())
+    assert [type(r) for r in results] == [MemoryError] * 3
+    assert [str(r) for r in results] == ["no room to pack the names"] * 3
 
 
 # The reproducer: a valid template (under the 64 KiB limit) and a 5 MiB name, in a process

@@ -164,14 +164,44 @@ pub enum Target {
     Callback(Box<dyn FnOnce(Result<Output>) + Send>),
 }
 
-impl Target {
+/// Where a queued task's result goes, its room in a queue reserved at submit.
+enum Destination {
+    Queue(Slot),
+    Callback(Box<dyn FnOnce(Result<Output>) + Send>),
+}
+
+impl Destination {
     fn deliver(self, task_id: u64, result: Result<Output>) {
         match self {
-            Target::Queue(queue) => queue.push(Completion { task_id, result }),
-            Target::Callback(callback) => {
+            Destination::Queue(slot) => {
+                slot.into_queue()
+                    .deliver_promised([Completion { task_id, result }]);
+            }
+            Destination::Callback(callback) => {
                 // The callback is foreign code: a panic inside it must not kill the worker.
                 let _ = catch_unwind(AssertUnwindSafe(move || callback(result)));
             }
+        }
+    }
+}
+
+/// One completion's room in a queue, reserved when its task was submitted
+/// ([`CompletionQueue::promise`]), so that delivering it never allocates (a worker never fails
+/// to deliver). Dropped undelivered (the task was cancelled while queued, or its result
+/// abandoned), it gives the room back.
+struct Slot(Option<Arc<CompletionQueue>>);
+
+impl Slot {
+    /// The queue, to deliver into the room this slot holds.
+    fn into_queue(mut self) -> Arc<CompletionQueue> {
+        self.0.take().expect("a slot is used once")
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take() {
+            queue.unpromise(1);
         }
     }
 }
@@ -182,6 +212,8 @@ struct QueueState {
     notified: bool,
     /// The owner freed the queue: completions arriving now are dropped.
     closed: bool,
+    /// Completions promised room and not yet delivered: `items` has capacity for them all.
+    promised: usize,
 }
 
 /// A queue of completions with a file descriptor that is readable while it holds any.
@@ -202,6 +234,7 @@ impl CompletionQueue {
                 items: VecDeque::new(),
                 notified: false,
                 closed: false,
+                promised: 0,
             }),
             wake_rx,
             wake_tx,
@@ -213,28 +246,53 @@ impl CompletionQueue {
         self.wake_rx.as_raw_fd()
     }
 
-    /// Adds a completion; wakes the reader only if it was not already woken.
-    pub fn push(&self, completion: Completion) {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return;
-        }
-        state.items.push_back(completion);
-        if !state.notified {
-            state.notified = true;
-            // WouldBlock means the socket already holds unread bytes: the reader is awake.
-            let _ = (&self.wake_tx).write(&[1]);
-        }
+    /// Adds a completion; wakes the reader only if it was not already woken. Fails only when
+    /// there is no memory for it (nothing is added then).
+    pub fn push(&self, completion: Completion) -> Result<()> {
+        self.promise(1)?;
+        self.deliver_promised([completion]);
+        Ok(())
     }
 
-    /// Adds completions under one lock, with at most one wake-up.
-    pub fn push_many(&self, completions: impl IntoIterator<Item = Completion>) {
+    /// Adds completions under one lock, with at most one wake-up. Fails only when there is no
+    /// memory for them (nothing is added then).
+    pub fn push_many(&self, completions: Vec<Completion>) -> Result<()> {
+        self.promise(completions.len())?;
+        self.deliver_promised(completions);
+        Ok(())
+    }
+
+    /// Reserves room for `n` more completions, so that delivering them never allocates; the
+    /// room is used by [`CompletionQueue::deliver_promised`] or given back by
+    /// [`CompletionQueue::unpromise`].
+    fn promise(&self, n: usize) -> Result<()> {
         let mut state = lock(&self.state);
-        if state.closed {
-            return;
-        }
+        let room = state.promised.saturating_add(n);
+        let bytes = room.saturating_mul(std::mem::size_of::<Completion>());
+        reserved(state.items.try_reserve(room), "the completion queue", bytes)?;
+        state.promised = room;
+        Ok(())
+    }
+
+    /// Gives back the room of `n` promised completions that will never be delivered.
+    fn unpromise(&self, n: usize) {
+        let mut state = lock(&self.state);
+        state.promised = state.promised.saturating_sub(n);
+    }
+
+    /// Adds completions that were promised room, under one lock, with at most one wake-up:
+    /// no allocation.
+    fn deliver_promised(&self, completions: impl IntoIterator<Item = Completion>) {
+        let mut state = lock(&self.state);
         let before = state.items.len();
-        state.items.extend(completions);
+        let mut delivered = 0;
+        for completion in completions {
+            delivered += 1;
+            if !state.closed {
+                state.items.push_back(completion); // within the room promised
+            }
+        }
+        state.promised = state.promised.saturating_sub(delivered);
         if state.items.len() > before && !state.notified {
             state.notified = true;
             // WouldBlock means the socket already holds unread bytes: the reader is awake.
@@ -290,6 +348,11 @@ impl CompletionQueue {
         }
     }
 
+    /// How many completions the queue holds room for.
+    pub fn capacity(&self) -> usize {
+        lock(&self.state).items.capacity()
+    }
+
     /// The number of completions waiting.
     pub fn len(&self) -> usize {
         lock(&self.state).items.len()
@@ -332,7 +395,7 @@ enum TaskState {
 struct Task {
     id: u64,
     job: Job,
-    target: Target,
+    destination: Destination,
 }
 
 struct PoolState {
@@ -425,6 +488,13 @@ impl Pool {
 
     /// Queues `job` for `target` and returns its task id (never 0).
     pub fn submit(&self, job: Job, target: Target) -> Result<u64> {
+        let destination = match target {
+            Target::Queue(queue) => {
+                queue.promise(1)?;
+                Destination::Queue(Slot(Some(queue)))
+            }
+            Target::Callback(callback) => Destination::Callback(callback),
+        };
         let mut state = lock(&self.shared.state);
         if state.shutting_down {
             return Err(shut_down_error("the worker pool is shut down"));
@@ -442,7 +512,11 @@ impl Pool {
         let id = state.next_id;
         state.next_id += 1;
         state.tasks.insert(id, TaskState::Queued);
-        state.queue.push_back(Task { id, job, target });
+        state.queue.push_back(Task {
+            id,
+            job,
+            destination,
+        });
         state.queued += 1;
         let wake = state.idle_workers > state.waking;
         if wake {
@@ -479,6 +553,7 @@ impl Pool {
             ));
         }
         reserve_tasks(&mut state, n)?;
+        queue.promise(n)?; // every id gets its completion, a refused input's too
         let refused = jobs.iter().take(n).filter(|job| job.is_err()).count();
         let mut failed = crate::memory::vec(refused, "the refused tasks")?;
         let first = state.next_id;
@@ -491,7 +566,7 @@ impl Pool {
                     state.queue.push_back(Task {
                         id,
                         job,
-                        target: Target::Queue(Arc::clone(queue)),
+                        destination: Destination::Queue(Slot(Some(Arc::clone(queue)))),
                     });
                     state.queued += 1;
                 }
@@ -508,7 +583,7 @@ impl Pool {
         for _ in 0..wake {
             self.shared.work_ready.notify_one();
         }
-        queue.push_many(failed);
+        queue.deliver_promised(failed);
         Ok((first, n))
     }
 
@@ -545,7 +620,7 @@ impl Pool {
         self.shared.work_ready.notify_all();
         for task in orphans {
             let error = shut_down_error("the worker pool shut down before the task started");
-            task.target.deliver(task.id, Err(error));
+            task.destination.deliver(task.id, Err(error));
         }
         let workers = std::mem::take(&mut *lock(&self.workers));
         let me = std::thread::current().id();
@@ -636,10 +711,15 @@ fn worker(shared: &Shared) {
                 state.waking = state.waking.saturating_sub(1);
             }
         }
-        for Task { id, job, target } in batch.drain(..) {
+        for Task {
+            id,
+            job,
+            destination,
+        } in batch.drain(..)
+        {
             let result = catch_unwind(AssertUnwindSafe(job))
                 .unwrap_or_else(|payload| Err(Error::from_panic(payload.as_ref())));
-            done.push((id, target, result));
+            done.push((id, destination, result));
         }
         {
             let mut state = lock(&shared.state);
@@ -651,19 +731,20 @@ fn worker(shared: &Shared) {
 }
 
 /// A finished task: its id, where its result goes, and the result.
-type Finished = (u64, Target, Result<Output>);
+type Finished = (u64, Destination, Result<Output>);
 
 /// Delivers finished tasks, in order: a run of tasks bound for the same queue is pushed under
 /// one lock with at most one wake-up.
 fn deliver_all(done: &mut Vec<Finished>) {
     let mut run: Vec<Completion> = Vec::new();
     let mut run_queue: Option<Arc<CompletionQueue>> = None;
-    for (task_id, target, result) in done.drain(..) {
-        match target {
-            Target::Queue(queue) => {
+    for (task_id, destination, result) in done.drain(..) {
+        match destination {
+            Destination::Queue(slot) => {
+                let queue = slot.into_queue();
                 if let Some(current) = &run_queue {
                     if !Arc::ptr_eq(current, &queue) {
-                        current.push_many(run.drain(..));
+                        current.deliver_promised(run.drain(..));
                         run_queue = Some(queue);
                     }
                 } else {
@@ -671,11 +752,11 @@ fn deliver_all(done: &mut Vec<Finished>) {
                 }
                 run.push(Completion { task_id, result });
             }
-            target @ Target::Callback(_) => target.deliver(task_id, result),
+            callback @ Destination::Callback(_) => callback.deliver(task_id, result),
         }
     }
     if let Some(queue) = run_queue {
-        queue.push_many(run);
+        queue.deliver_promised(run);
     }
 }
 
@@ -897,10 +978,12 @@ mod tests {
         let mut byte = [0u8; 8];
         assert!((&queue.wake_rx).read(&mut byte).is_err(), "nothing yet");
         for id in 0..3 {
-            queue.push(Completion {
-                task_id: id,
-                result: Ok(Output::from(Vec::new())),
-            });
+            queue
+                .push(Completion {
+                    task_id: id,
+                    result: Ok(Output::from(Vec::new())),
+                })
+                .unwrap();
         }
         let mut out = Vec::new();
         queue.drain_into(&mut out, 2).unwrap();
@@ -1025,10 +1108,12 @@ mod tests {
     fn drain_while_stops_at_the_first_refused_and_counts_the_rest() {
         let queue = CompletionQueue::new().unwrap();
         for id in 0..4 {
-            queue.push(Completion {
-                task_id: id,
-                result: Ok(Output::from("x".repeat(id as usize + 1))),
-            });
+            queue
+                .push(Completion {
+                    task_id: id,
+                    result: Ok(Output::from("x".repeat(id as usize + 1))),
+                })
+                .unwrap();
         }
         let mut out = Vec::new();
         let mut budget = 3;
@@ -1113,11 +1198,17 @@ mod tests {
     #[test]
     fn push_many_wakes_once_and_keeps_order() {
         let queue = CompletionQueue::new().unwrap();
-        queue.push_many((0..5).map(|id| Completion {
-            task_id: id,
-            result: Ok(Output::from(format!("v{id}"))),
-        }));
-        queue.push_many(std::iter::empty());
+        queue
+            .push_many(
+                (0..5)
+                    .map(|id| Completion {
+                        task_id: id,
+                        result: Ok(Output::from(format!("v{id}"))),
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        queue.push_many(Vec::new()).unwrap();
         let mut bytes = [0u8; 8];
         assert_eq!(
             (&queue.wake_rx).read(&mut bytes).unwrap(),
@@ -1129,25 +1220,31 @@ mod tests {
         let ids: Vec<u64> = out.iter().map(|c| c.task_id).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
         queue.close();
-        queue.push_many([Completion {
-            task_id: 9,
-            result: Ok(Output::from(Vec::new())),
-        }]);
+        queue
+            .push_many(vec![Completion {
+                task_id: 9,
+                result: Ok(Output::from(Vec::new())),
+            }])
+            .unwrap();
         assert!(queue.is_empty());
     }
 
     #[test]
     fn a_closed_queue_drops_late_completions() {
         let queue = CompletionQueue::new().unwrap();
-        queue.push(Completion {
-            task_id: 1,
-            result: Ok(Output::from(b"a".to_vec())),
-        });
+        queue
+            .push(Completion {
+                task_id: 1,
+                result: Ok(Output::from(b"a".to_vec())),
+            })
+            .unwrap();
         queue.close();
-        queue.push(Completion {
-            task_id: 2,
-            result: Ok(Output::from(b"b".to_vec())),
-        });
+        queue
+            .push(Completion {
+                task_id: 2,
+                result: Ok(Output::from(b"b".to_vec())),
+            })
+            .unwrap();
         assert!(queue.is_empty());
     }
 
@@ -1213,6 +1310,47 @@ mod tests {
         pool.shutdown(); // joins the worker: the task has ended
         assert!(RELEASED.load(Ordering::SeqCst));
         assert!(queue.is_empty(), "abandoned: nothing delivered");
+        assert_eq!(lock(&queue.state).promised, 0, "its room given back");
+    }
+
+    #[test]
+    fn every_promised_room_is_used_or_given_back() {
+        let _serial = crate::tests_serial();
+        let promised = |q: &CompletionQueue| lock(&q.state).promised;
+        let pool = Pool::start(1, 100).unwrap();
+        let queue = Arc::new(CompletionQueue::new().unwrap());
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        pool.submit(
+            Box::new(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok(Output::from(Vec::new()))
+            }),
+            Target::Queue(Arc::clone(&queue)),
+        )
+        .unwrap();
+        started_rx.recv().unwrap();
+        let bad = Error::new(crate::error::GREETER_ERR_INTERIOR_NUL, "bad");
+        let jobs = vec![Ok(greet("a")), Err(bad), Ok(greet("c")), Ok(greet("d"))];
+        let (first, n) = pool.submit_many(jobs, &queue).unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(
+            promised(&queue),
+            4,
+            "the running task and three queued; the refused delivered"
+        );
+        assert!(queue.len() == 1 && queue.capacity() >= 5);
+        assert_eq!(pool.cancel(first + 2), CancelOutcome::Removed);
+        release_tx.send(()).unwrap();
+        let done = drain_all(&queue, 4);
+        assert_eq!(done.len(), 4);
+        pool.shutdown();
+        assert_eq!(
+            promised(&queue),
+            0,
+            "delivered, or given back by the cancelled task"
+        );
     }
 
     #[test]

@@ -200,7 +200,7 @@ proptest! {
             match op {
                 Op::Push(k) => {
                     for _ in 0..k {
-                        queue.push(Completion { task_id: next, result: Ok(Output::from(format!("v{next}"))) });
+                        queue.push(Completion { task_id: next, result: Ok(Output::from(format!("v{next}"))) }).unwrap();
                         model.push_back(next);
                         next += 1;
                     }
@@ -225,7 +225,7 @@ proptest! {
         prop_assert_eq!(out.len(), model.len());
         prop_assert!(!readable(fd));
         queue.close();
-        queue.push(Completion { task_id: next, result: Ok(Output::from(Vec::new())) });
+        queue.push(Completion { task_id: next, result: Ok(Output::from(Vec::new())) }).unwrap();
         prop_assert!(queue.is_empty() && !readable(fd), "a closed queue drops late completions");
     }
 }
@@ -247,7 +247,7 @@ proptest! {
                 let queue = Arc::clone(&queue);
                 std::thread::spawn(move || {
                     for i in 0..n {
-                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(Output::from(Vec::new())) });
+                        queue.push(Completion { task_id: ((p as u64) << 32) | i, result: Ok(Output::from(Vec::new())) }).unwrap();
                     }
                 })
             })
