@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 from greeter import _pool
-from greeter._core import code_error, encode
+from greeter._core import Handle, code_error, encode
 from greeter.errors import GreeterError, QueueFullError
 
 _get_running_loop = asyncio.get_running_loop
@@ -301,6 +301,27 @@ def async_function(
     if public is not None:
         call.__name__ = call.__qualname__ = public
     return call
+
+
+def async_method(
+    submit: Callable[..., int], *, lift: Callable[[bytes], T]
+) -> Callable[[Handle, str], Coroutine[Any, Any, T]]:
+    """The coroutine method of an object type for the submit export ``submit``, which takes
+    the object's handle before the texts (``greeter_<type>_<name>_submit``): in the class body,
+    ``name_async = async_method(lib.greeter_<type>_<name>_submit, lift=...)``.
+
+    Each call reads the object's handle (ValueError once the object is closed) and holds it
+    until its coroutine ends; each Rust task holds a reference of its own, so closing the
+    object never waits and never frees what a task uses. Otherwise as :func:`async_function`
+    (an object's calls are submitted one call into Rust each: a type whose async method is hot
+    keeps one bound function instead, as ``Greeter.greet_async`` does).
+    """
+
+    def method(self: Handle, text: str) -> Coroutine[Any, Any, T]:
+        # Counted as a call using the pointer until the coroutine ends (Handle._until_done).
+        return self._until_done(async_function(submit, self._pointer(), lift=lift)(text))
+
+    return method
 
 
 def shutdown() -> None:

@@ -4,7 +4,8 @@ This is the only module that imports the cffi extension; the layers above reach 
 through the names it exports (``ffi``, ``lib``, ``short_lib``) and its helpers, and never
 return cdata to a user. The modules stack, each importing only those before it:
 
-- ``_core`` (this one): the library, statuses and exceptions, :func:`call`, :class:`Handle`;
+- ``_core`` (this one): the library, statuses and exceptions, :func:`call` (and
+  :func:`call_i64` for an ``int64_t`` result, Rust's ``i64``), :class:`Handle`;
 - ``_strings``: the conversions of text (pooled buffers, :class:`RustString`, the helpers a
   new function calls);
 - ``_pool`` and ``_aio``: the worker pool, completion queues, :func:`_aio.async_function`;
@@ -27,9 +28,12 @@ which releases it. Both take the same arguments and follow the same conventions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import sys
+import weakref
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, ClassVar, Self, SupportsIndex
+from typing import Any, ClassVar, Self, SupportsIndex, TypeVar, cast
 
 from greeter._greeter_cffi import ffi, lib
 from greeter._greeter_cffi_short import lib as short_lib
@@ -53,17 +57,24 @@ __all__ = [
     "FAILED",
     "LIBRARY_VERSION",
     "NULL",
+    "RELEASE_AT_CLOSE",
     "Handle",
     "call",
+    "call_i64",
     "code_error",
     "encode",
     "ffi",
+    "give_status",
     "lib",
     "new_status",
     "short_lib",
     "status_error",
+    "take_status",
     "thread_error",
+    "uses_pointer",
 ]
+
+_T = TypeVar("_T")
 
 # --- the version handshake ------------------------------------------------------------------
 
@@ -115,8 +126,8 @@ def status_error(status: Any) -> GreeterError:
 # Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
 # list.pop and list.append are atomic under the GIL.
 _statuses: list[Any] = []
-_take_status = _statuses.pop
-_give_status = _statuses.append
+take_status = _take_status = _statuses.pop
+give_status = _give_status = _statuses.append
 
 
 def new_status() -> Any:
@@ -136,6 +147,24 @@ def call(export: Callable[..., Any], *args: Any) -> Any:
         status = new_status()
     result = export(*args, status)
     if not result and status.code:
+        error = status_error(status)
+        _give_status(status)
+        raise error
+    _give_status(status)
+    return result
+
+
+def call_i64(export: Callable[..., Any], *args: Any) -> int:
+    """``export(*args, status)`` for an export returning ``int64_t``, whose failure value is
+    ``GREETER_FAILED`` rather than zero (the header's rule): its result, or the exception its
+    status describes. A separate helper so that :func:`call`, which the pointer and size
+    exports go through, pays no second comparison."""
+    try:
+        status = _take_status()
+    except IndexError:
+        status = new_status()
+    result: int = export(*args, status)
+    if result == FAILED and status.code:
         error = status_error(status)
         _give_status(status)
         raise error
@@ -168,39 +197,100 @@ def encode(name: str) -> bytes:
 
 
 # --- handles: what Python owns that Rust handed out ---------------------------------------------
+#
+# How a pointer is freed exactly once, at close(), and never while a call uses it, without a
+# lock. The pointer is held as a cdata made by ffi.gc, whose destructor (the free export) runs
+# when that cdata goes: a Handle never closed is freed when it is collected. A call reads
+# ``_ptr`` into a local (or passes it as an export's argument) before using it, so it holds the
+# cdata while it runs, with the GIL released or not; close() sets ``_ptr`` to None, after which
+# no call can pick the pointer up.
+#
+# CPython frees an object the moment its last reference goes: close() drops the handle's
+# reference, and the pointer is freed then, or when the last call holding it returns, even if
+# that call was preempted between reading the pointer and using it. Nothing more is needed,
+# and the hot paths pay nothing for it.
+#
+# PyPy frees an ffi.gc cdata only when its collector runs, so there close() frees the pointer
+# itself (ffi.release) and must know that no call is using it: each method that uses the
+# pointer is marked ``uses_pointer``, which on PyPy counts it in ``_users`` while it runs
+# (list.append and list.pop are atomic), and the pointer is released by close() when no call
+# uses it, or else by the last such call to end. ``_owner`` holds the cdata until then; its
+# pop makes the release happen once.
+RELEASE_AT_CLOSE = sys.implementation.name != "cpython"
 
 _gc = ffi.gc
+_release = ffi.release
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def uses_pointer(method: _Method) -> _Method:
+    """Marks a :class:`Handle` method that uses the pointer: as it is on CPython; on PyPy,
+    counted while it runs, so that a close() meanwhile leaves the release to it."""
+    if not RELEASE_AT_CLOSE:
+        return method
+
+    @functools.wraps(method)
+    def counted(self: Handle, *args: Any, **kwargs: Any) -> Any:
+        users = self._users
+        users.append(None)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            users.pop()
+            if not users and self._ptr is None:
+                self._release()
+
+    return cast(_Method, counted)
 
 
 class Handle:
     """The base of every Python object that owns one pointer Rust handed out (a string, an
     object, a completion queue) and frees it through the matching ``greeter_*_free`` export.
 
-    ``close()`` (or leaving a ``with`` block) gives the pointer up, idempotently; an object
-    never closed gives it up when collected. A subclass reads :attr:`_ptr` into a local before
-    using it and raises :meth:`_closed_error` when it is None. Copying or pickling raises
-    TypeError unless the subclass says how (``__reduce_ex__``).
+    ``close()`` (or leaving a ``with`` block) frees the pointer at once, or, when a call using it
+    is running on another thread, as soon as that call returns; closing again does nothing. An
+    object never closed is freed when it is collected. A subclass reads :attr:`_ptr` into a
+    local before using it (None: :meth:`_closed_error`) and marks such methods
+    ``uses_pointer``. Copying or pickling raises TypeError unless the subclass says how
+    (``__reduce_ex__``).
     """
 
-    # How the pointer is freed exactly once and never while a call uses it, without a lock:
-    # ``_ptr`` is the only reference this object keeps to a cdata made by ffi.gc, whose
-    # destructor (the free export) runs when that cdata's last reference goes. close() drops
-    # ours; a call running on another thread holds its own reference (its local, or an
-    # argument of the export it is in), so a concurrent close() defers the free until that
-    # call is done: never a use after free.
-    __slots__ = ("__weakref__", "_ptr")
+    __slots__ = ("__weakref__", "_owner", "_ptr", "_users")
 
     _ptr: Any
-    # The ValueError message for a use after close(), and the TypeError one for a copy.
-    _closed_message: ClassVar[str] = "closed handle"
+    _owner: list[Any]  # PyPy only: the cdata, until released
+    _users: list[None]  # PyPy only: one entry per call using the pointer
+    # The ValueError message for a use after close() ("closed <class name>" when empty), and
+    # the TypeError one for a copy.
+    _closed_message: ClassVar[str] = ""
     _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
 
-    def _own(self, ptr: Any, free: Callable[[Any], None]) -> None:
-        """Takes ownership of ``ptr``, which ``free`` releases."""
-        self._ptr = _gc(ptr, free)
+    def _own(self, ptr: Any, free: Callable[[Any], None], size: int = 0) -> None:
+        """Takes ownership of ``ptr``, which ``free`` releases; ``size`` is the memory it holds,
+        as far as known, for a collector deciding when to run (PyPy's)."""
+        handle = _gc(ptr, free, size)
+        if RELEASE_AT_CLOSE:
+            self._users = []
+            self._owner = [handle]
+        self._ptr = handle
+
+    def _release(self) -> None:
+        try:
+            handle = self._owner.pop()
+        except IndexError:
+            return  # released already
+        _release(handle)
 
     def _closed_error(self) -> ValueError:
-        return ValueError(self._closed_message)
+        return ValueError(self._closed_message or f"closed {type(self).__name__}")
+
+    def _pointer(self) -> Any:
+        """The pointer, for a call to hold while Rust runs (see above); ValueError once
+        closed. What a method reads first."""
+        ptr = self._ptr
+        if ptr is None:
+            raise self._closed_error()
+        return ptr
 
     @property
     def closed(self) -> bool:
@@ -208,14 +298,46 @@ class Handle:
         return self._ptr is None
 
     def close(self) -> None:
-        """Gives the pointer up: freed now, or when a call using it on another thread
-        returns. Idempotent; never waits."""
+        """Frees the pointer now, or when the calls using it on other threads return.
+        Idempotent; never waits."""
         self._ptr = None
+        if RELEASE_AT_CLOSE and not self._users:
+            self._release()
+
+    def _until_done(self, coroutine: Coroutine[Any, Any, _T]) -> Coroutine[Any, Any, _T]:
+        """``coroutine``, which uses the pointer until it ends: counted as a call from now
+        (PyPy; on CPython the coroutine holds the cdata itself)."""
+        if not RELEASE_AT_CLOSE:
+            return coroutine
+        users = self._users
+        users.append(None)
+        counted_in = [None]  # popped by whichever ends the count: the coroutine or its collection
+
+        def count_out() -> None:
+            try:
+                counted_in.pop()
+            except IndexError:
+                return
+            users.pop()
+            if not users and self._ptr is None:
+                self._release()
+
+        async def counted() -> _T:
+            try:
+                return await coroutine
+            finally:
+                count_out()
+
+        waiting = counted()
+        # A coroutine dropped before it started (a task cancelled before its first step) runs
+        # no finally: its collection counts it out.
+        weakref.finalize(waiting, count_out)
+        return waiting
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         self.close()
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:

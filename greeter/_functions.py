@@ -15,13 +15,13 @@ from typing import Any
 from greeter._aio import async_function
 from greeter._core import FAILED, call, lib, short_lib, thread_error
 from greeter._strings import (
-    RustString,
+    BUFFER_LEN,
     give_buffer,
     greet_in_pieces,
     live_strings,
     new_buffer,
     new_uncleared,
-    owned,
+    owned_function,
     take_buffer,
     unpack,
 )
@@ -46,7 +46,6 @@ _give_buffer = give_buffer
 _new_buffer = new_buffer
 _unpack = unpack
 _new_uncleared = new_uncleared
-_FAILED = FAILED
 
 
 def _add_ints(a: int, b: int) -> int:
@@ -86,7 +85,7 @@ def _add_indexed(a: Any, b: Any) -> int:
         total: int = _add(x, y)
     except OverflowError:
         raise OverflowError(f"add_numbers arguments must fit in i32, got {x} and {y}") from None
-    if total != _FAILED:
+    if total != FAILED:
         return total
     raise thread_error()
 
@@ -107,9 +106,7 @@ def add_numbers(a: int, b: int) -> int:
         # Not both int (refused before any of their code ran, so each __index__ is called
         # once from here), or outside i32: the cold path reports which argument and why.
         return _add_indexed(a, b)
-    # GREETER_FAILED written out: a constant costs ~30 instructions a call less than a global
-    # lookup (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
-    if total != -9223372036854775807:
+    if total != FAILED:
         return total
     raise thread_error()
 
@@ -121,6 +118,9 @@ _greet_into_pooled = short_lib.greeter_greet_into
 _greet_into = lib.greeter_greet_into
 
 
+# greet() is strings.text() written out, with the pooled call made through the short-call
+# module: a call of text() would cost ~380 instructions more, 9% of greet (4,278 against 4,656,
+# scripts/callgrind_calls.py), over the 5% its speed gate allows.
 def greet(name: str) -> str:
     """``Hello, {name}!``, computed by Rust."""
     try:  # encode inlined: the hot path, where a function call is ~80 ns here
@@ -132,15 +132,13 @@ def greet(name: str) -> str:
     except IndexError:
         pair = _new_buffer()
     buf, view = pair
-    # 256 is BUFFER_LEN written out: a constant costs ~50 instructions a call less than two
-    # global lookups (scripts/callgrind_calls.py); tests/test_gil.py checks that they agree.
-    n: int = _greet_into_pooled(data, len(data), buf, 256)
-    if 0 <= n <= 256:
+    n: int = _greet_into_pooled(data, len(data), buf, BUFFER_LEN)
+    if 0 <= n <= BUFFER_LEN:
         result: str = view[:n].decode()
         _give_buffer(pair)
         return result
     _give_buffer(pair)
-    if n == _FAILED:
+    if n == FAILED:
         raise thread_error()
     # Longer than the pooled buffer: a buffer of the size Rust asked for.
     out = _new_uncleared("char[]", n)
@@ -150,9 +148,11 @@ def greet(name: str) -> str:
     return long
 
 
-def greeting(name: str) -> RustString:
-    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated."""
-    return owned(lib.greeter_greet, name)
+greeting = owned_function(
+    lib.greeter_greet,
+    """``Hello, {name}!`` as a :class:`RustString` that owns the string Rust allocated.""",
+    function_name="greeting",
+)
 
 
 _greet_many = lib.greeter_greet_many

@@ -9,7 +9,16 @@ from functools import partial
 from typing import Any, Self, SupportsIndex
 
 from greeter._aio import async_function
-from greeter._core import FAILED, NULL, Handle, call, lib, short_lib, thread_error
+from greeter._core import (
+    FAILED,
+    NULL,
+    Handle,
+    call,
+    lib,
+    short_lib,
+    thread_error,
+    uses_pointer,
+)
 from greeter._strings import (
     BUFFER_LEN,
     give_buffer,
@@ -28,8 +37,6 @@ _give_buffer = give_buffer
 _new_buffer = new_buffer
 _unpack = unpack
 _new_uncleared = new_uncleared
-_FAILED = FAILED
-_BUFFER_LEN = BUFFER_LEN
 
 _greeter_new = lib.greeter_greeter_new
 _greeter_free = lib.greeter_greeter_free
@@ -105,9 +112,12 @@ class Greeter(Handle):
         # A greeting is the template's literal bytes plus the name's bytes once per {name}:
         # the lengths for an empty and a one-byte name (no buffer: nothing is written) give
         # both, so greet_many sizes its buffer exactly.
+        # Each failure is taken right after its call (greeter_status_take_thread).
         extra: int = _greeter_greet_into(handle, b"", 0, NULL, 0)
+        if extra == FAILED:
+            raise thread_error()
         one: int = _greeter_greet_into(handle, b"x", 1, NULL, 0)
-        if _FAILED in (extra, one):
+        if one == FAILED:
             raise thread_error()
         self._extra, self._per_name = extra, one - extra
         self._async = async_function(lib.greeter_greeter_greet_submit, handle)
@@ -121,8 +131,8 @@ class Greeter(Handle):
     def close(self) -> None:
         """Drops Python's reference to the Rust object, which is freed at once, or when the
         last call in flight with it ends. Idempotent; never waits."""
-        self._ptr = None
         self._async = None
+        super().close()
 
     def __enter__(self) -> Self:
         if self._ptr is None:
@@ -140,12 +150,13 @@ class Greeter(Handle):
             raise self._closed_error()
         return type(self), (self._template,)
 
+    @uses_pointer
     def greet(self, name: str) -> str:
         """The greeting for ``name``, computed by Rust; exceptions as for :func:`greet`."""
         handle = self._ptr
         if handle is None:
             raise self._closed_error()
-        try:  # greet()'s hot path, with the handle as first argument
+        try:  # greet()'s hot path (text() written out, as there), with the handle first
             data = _str_encode(name)
         except TypeError:
             raise TypeError(f"name must be str, not {type(name).__name__}") from None
@@ -154,13 +165,13 @@ class Greeter(Handle):
         except IndexError:
             pair = _new_buffer()
         buf, view = pair
-        n: int = _greeter_greet_into_pooled(handle, data, len(data), buf, _BUFFER_LEN)
-        if 0 <= n <= _BUFFER_LEN:
+        n: int = _greeter_greet_into_pooled(handle, data, len(data), buf, BUFFER_LEN)
+        if 0 <= n <= BUFFER_LEN:
             result: str = view[:n].decode()
             _give_buffer(pair)
             return result
         _give_buffer(pair)
-        if n == _FAILED:
+        if n == FAILED:
             raise thread_error()
         out = _new_uncleared("char[]", n)
         if _greeter_greet_into(handle, data, len(data), out, n) != n:
@@ -168,6 +179,7 @@ class Greeter(Handle):
         long: str = _unpack(out, n).decode()
         return long
 
+    @uses_pointer
     def greet_many(self, names: Iterable[str]) -> list[str]:
         """``[self.greet(name) for name in names]`` in calls into Rust, as for
         :func:`greet_many`; exceptions as for :func:`greet_many`."""
@@ -185,4 +197,4 @@ class Greeter(Handle):
         call = self._async
         if call is None:
             raise self._closed_error()
-        return call(name)
+        return self._until_done(call(name))

@@ -9,7 +9,17 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from greeter._core import Handle, call, code_error, ffi, lib, new_status, status_error
+from greeter._core import (
+    RELEASE_AT_CLOSE,
+    Handle,
+    call,
+    code_error,
+    ffi,
+    lib,
+    new_status,
+    status_error,
+    uses_pointer,
+)
 from greeter._strings import new_uncleared, unpack
 from greeter.errors import GreeterError, PoolShutDownError
 
@@ -124,6 +134,7 @@ class CompletionQueue(Handle):
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
 
+    @uses_pointer
     def submit(
         self, submit: Callable[..., int], bound: tuple[Any, ...], names: list[bytes]
     ) -> tuple[int, int]:
@@ -144,6 +155,7 @@ class CompletionQueue(Handle):
         first_id: int = first[0]
         return first_id, n
 
+    @uses_pointer
     def drain_batches(self, limit: int = _DRAIN_BATCH) -> list[Batch]:
         """Up to ``limit`` waiting completions, oldest first, as they cross: batches of
         ``(task_ids, codes, data, sizes)``, the ``i``-th completion's bytes being the next
@@ -197,3 +209,5 @@ class CompletionQueue(Handle):
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             ffi.gc(ptr, None)  # detaches greeter_queue_free from the cdata
+            if RELEASE_AT_CLOSE:
+                self._owner.clear()

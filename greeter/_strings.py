@@ -1,9 +1,11 @@
 """Text across the boundary: names in, greetings out, and the strings Rust hands out.
 
 The helpers a new function calls (README, "Adding a function"): :func:`text` for a text export
-(``name, name_len, out_len, status -> char *``) returning ``str``, :func:`owned` for the same
-export returning a :class:`RustString`, and :func:`greet_in_pieces` for a batch of names.
-Greetings that fit a pooled buffer are written into it (:func:`take_buffer`).
+writing into the caller's buffer (``name, name_len, out, out_len -> int64_t``, Rust's
+``map_text_into``), :func:`owned_function` for the function of an export handing out a new
+string (``name, name_len, out_len, status -> char *``, Rust's ``map_text``) as a
+:class:`RustString`, and :func:`greet_in_pieces` for a batch of names. Texts that fit a pooled
+buffer are written into it (:func:`take_buffer`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from greeter._core import Handle, call, encode, ffi, lib
+from greeter._core import (
+    FAILED,
+    NULL,
+    RELEASE_AT_CLOSE,
+    Handle,
+    ffi,
+    give_status,
+    lib,
+    new_status,
+    status_error,
+    take_status,
+    thread_error,
+    uses_pointer,
+)
 from greeter.errors import InteriorNulError
 
 __all__ = [
@@ -24,29 +39,32 @@ __all__ = [
     "live_strings",
     "new_buffer",
     "new_uncleared",
-    "owned",
+    "owned_function",
     "take_buffer",
     "text",
     "unpack",
 ]
 
 unpack = ffi.unpack
-_string_free = lib.greeter_string_free
+_string = ffi.string
+_gc = ffi.gc
+_str_encode = str.encode
 _new_object = object.__new__
+_string_free = lib.greeter_string_free
 
 
 class RustString(Handle):
     """A string allocated by Rust and owned by this object until ``close()``.
 
     ``close()`` (or leaving a ``with`` block) frees it with ``greeter_string_free`` exactly
-    once; closing again does nothing. An object never closed is freed when it is collected.
-    Reading a closed RustString raises ValueError, like a closed file. Copying or pickling one
-    raises TypeError: it is the only owner of its string.
+    once, at once (or, when a read is running on another thread, as soon as it ends); closing
+    again does nothing. An object never closed is freed when it is collected. Reading a closed
+    RustString raises ValueError, like a closed file. Copying or pickling one raises TypeError:
+    it is the only owner of its string.
     """
 
-    __slots__ = ("_len",)
+    __slots__ = ()
 
-    _len: int
     _closed_message = "I/O operation on closed RustString"
     _copy_message = (
         "a RustString cannot be copied or pickled: it is the one owner of a string Rust "
@@ -56,20 +74,24 @@ class RustString(Handle):
     def __init__(self) -> None:
         raise TypeError("RustString cannot be created directly; use greeter.greeting()")
 
+    # Rust hands out NUL-terminated strings without NUL inside (greeter_string_free's
+    # contract): ffi.string reads one to its end, so no length is kept.
+    @uses_pointer
     def __bytes__(self) -> bytes:
         ptr = self._ptr
         if ptr is None:
             raise self._closed_error()
-        data: bytes = unpack(ptr, self._len)
+        data: bytes = _string(ptr)
         return data
 
     @property
+    @uses_pointer
     def value(self) -> str:
         """The string, decoded from UTF-8."""
         ptr = self._ptr
         if ptr is None:
             raise self._closed_error()
-        decoded: str = unpack(ptr, self._len).decode()
+        decoded: str = _string(ptr).decode()
         return decoded
 
     def __str__(self) -> str:
@@ -77,45 +99,71 @@ class RustString(Handle):
 
     def __len__(self) -> int:
         """The length in bytes, without the terminating NUL."""
-        return self._len
+        return len(bytes(self))
 
     def __repr__(self) -> str:
         if self._ptr is None:
             return "<RustString closed>"
         return f"<RustString {self.value!r}>"
 
-
-# Length out-parameters for text exports, pooled like statuses.
-_lengths: list[Any] = []
-_take_length = _lengths.pop
-_give_length = _lengths.append
-
-
-def owned(export: Callable[..., Any], name: str) -> RustString:
-    """A text export (``name, name_len, out_len, status -> char *``) called on ``name``: the
-    string it hands out, owned by a RustString."""
-    data = encode(name)
-    try:
-        length = _take_length()
-    except IndexError:
-        length = ffi.new("size_t *")
-    try:
-        ptr = call(export, data, len(data), length)
-        n: int = length[0]
-    finally:
-        _give_length(length)
-    self: RustString = _new_object(RustString)
-    # Freed when this cdata goes: at close(), or when the object is collected unclosed.
-    # No size= hint: on CPython it only adds accounting (~500 ns a string on this machine).
-    self._own(ptr, _string_free)
-    self._len = n
-    return self
+    # close() written out: leaving a ``with`` block is the hot path of a RustString, where
+    # calling close() would cost a Python call (~400 instructions, scripts/callgrind_calls.py).
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self._ptr = None
+        if RELEASE_AT_CLOSE and not self._users:
+            self._release()
 
 
-def text(export: Callable[..., Any], name: str) -> str:
-    """A text export called on ``name``: its string as ``str``, freed at once."""
-    with owned(export, name) as string:
-        return string.value
+def _function_name(export: Callable[..., Any]) -> str:
+    """An export's name without ``greeter_``."""
+    name: str = getattr(export, "__name__", "export")
+    return name.removeprefix("greeter_")
+
+
+def owned_function(
+    export: Callable[..., Any], doc: str, function_name: str | None = None
+) -> Callable[[str], RustString]:
+    """The Python function of a text export that hands out a new string (``name, name_len,
+    out_len, status -> char *``, made by Rust's ``map_text``): it takes a ``str`` and returns
+    the string as a :class:`RustString` that owns it. ``function_name`` defaults to the
+    export's name without ``greeter_``.
+
+    Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
+    the export's status describes when it fails.
+    """
+    # The names the call uses, bound to the closure: reading one costs less than a global.
+    str_encode, new_string, gc, free, null = _str_encode, _new_object, _gc, _string_free, NULL
+
+    def owned(name: str) -> RustString:
+        try:
+            data = str_encode(name)
+        except TypeError:
+            raise TypeError(f"name must be str, not {type(name).__name__}") from None
+        try:
+            status = take_status()
+        except IndexError:
+            status = new_status()
+        ptr = export(data, len(data), null, status)
+        if not ptr:
+            error = status_error(status)
+            give_status(status)
+            raise error
+        give_status(status)
+        string: RustString = new_string(RustString)
+        if RELEASE_AT_CLOSE:
+            # The result's size is not known without one more call: the name's stands in for
+            # it, for a collector that learns of memory freed by a destructor only this way.
+            string._own(ptr, free, len(data))
+        else:
+            # Handle._own written out, without size=: CPython frees the string when its
+            # last reference goes, not by a collection, and the argument costs ~150
+            # instructions a call (scripts/callgrind_calls.py).
+            string._ptr = gc(ptr, free)
+        return string
+
+    owned.__name__ = owned.__qualname__ = function_name or _function_name(export)
+    owned.__doc__ = doc
+    return owned
 
 
 def live_strings() -> int:
@@ -141,6 +189,44 @@ def new_buffer() -> tuple[Any, Any]:
 _buffers: list[tuple[Any, Any]] = [new_buffer() for _ in range(4)]
 take_buffer = _buffers.pop
 give_buffer = _buffers.append
+
+
+def text(export: Callable[..., int], name: str) -> str:
+    """A text export of the shape ``name, name_len, out, out_len -> int64_t`` (made by Rust's
+    ``map_text_into``; a failure is ``GREETER_FAILED`` and the calling thread's status) called
+    on ``name``: the text it writes, as ``str``.
+
+    The text is written into a pooled buffer when it fits (one call into Rust, nothing
+    allocated), else the export is called again with a buffer of the length it returned.
+    Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
+    the export's failure describes.
+    """
+    try:
+        data = _str_encode(name)
+    except TypeError:
+        raise TypeError(f"name must be str, not {type(name).__name__}") from None
+    try:
+        pair = take_buffer()
+    except IndexError:
+        pair = new_buffer()
+    buf, view = pair
+    n = export(data, len(data), buf, BUFFER_LEN)
+    if 0 <= n <= BUFFER_LEN:
+        result: str = view[:n].decode()
+        give_buffer(pair)
+        return result
+    give_buffer(pair)
+    if n == FAILED:
+        raise thread_error()
+    # Longer than the pooled buffer: a buffer of the length the export asked for.
+    out = new_uncleared("char[]", n)
+    written = export(data, len(data), out, n)
+    if written == FAILED:
+        raise thread_error()
+    if written != n:
+        raise RuntimeError(f"{_function_name(export)} asked for {n} bytes, then wrote {written}")
+    long: str = unpack(out, n).decode()
+    return long
 
 
 # A batch crosses the boundary in pieces, so that each step holding the GIL (join, encode,

@@ -203,10 +203,12 @@ void greeter_string_free(char *ptr);
 void greeter_status_clear(struct GreeterStatus *status);
 
 /**
- * Moves the calling thread's status into `status`: the failure of the last hot-path export
+ * Moves the calling thread's status into `status`: the failure of the latest hot-path export
  * (those returning `int64_t` without a status parameter) that returned `GREETER_FAILED` on
- * this thread, or `GREETER_OK` when there is none (it was taken already). Call it right after
- * the failed call, before any other greeter call on the thread.
+ * this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
+ * right after the failed call. Calls that nest on one thread (a signal handler's, say, between
+ * a failure and its take) each take their own failure if each takes it right after failing:
+ * the thread keeps failures not taken yet, the latest first (at most 32).
  *
  * # Safety
  * `status` is NULL or points to a zeroed status or one filled by a greeter call.

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Case:
     setup: str  # run once, before the warm-up
-    statement: str  # the loop body being measured
+    statement: str  # the loop body being measured (lines)
     calls: int  # loop iterations (N)
     per_call: int = 1  # operations per statement: names per greet_many call
 
@@ -56,6 +57,23 @@ CASES: dict[str, Case] = {
     ),
     'Greeter("Hello, {name}!").greet("World")': Case(
         'g = greeter.Greeter("Hello, {name}!")', 'g.greet("World")', 20_000
+    ),
+    # RustString, the owned-string idiom: read in a with block, or made and closed.
+    'with greeting("World") as s: s.value': Case(
+        "f = greeter.greeting", 'with f("World") as s:\n    s.value', 20_000
+    ),
+    'greeting("World").close()': Case("f = greeter.greeting", 'f("World").close()', 20_000),
+    # A function added by the README's recipe ("Adding a function"): a def calling the generic
+    # text helper on a map_text_into export, here greet's own (greeter.shout once the example
+    # patch is applied, as CI does).
+    "a recipe-shaped text function": Case(
+        "from greeter._strings import text\n"
+        "from greeter._core import lib\n"
+        "def shaped(name: str) -> str:\n"
+        "    return text(lib.greeter_greet_into, name)\n"
+        "f = getattr(greeter, 'shout', shaped)",
+        'f("World")',
+        20_000,
     ),
     "Greeter.greet_many, per name (1,000 names)": Case(
         'g = greeter.Greeter("Hello, {name}!")\nnames = [f"n{i:04d}" for i in range(1000)]',
@@ -78,10 +96,10 @@ PROGRAM = """\
 import greeter
 {setup}
 for _ in range(200):  # warm-up, in both runs: pools filled, specialisations in place
-    {statement}
+{statement}
 def run(n):
     for _ in range(n):
-        {body}
+{body}
 run({calls})
 """
 
@@ -125,7 +143,10 @@ def measure(python: str, case: Case) -> float:
         totals = []
         for body in (case.statement, "pass"):
             program = PROGRAM.format(
-                setup=case.setup, statement=case.statement, body=body, calls=case.calls
+                setup=case.setup,
+                statement=textwrap.indent(case.statement, " " * 4),
+                body=textwrap.indent(body, " " * 8),
+                calls=case.calls,
             )
             totals.append(count_instructions(python, program, workdir))
     return (totals[0] - totals[1]) / (case.calls * case.per_call)

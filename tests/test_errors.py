@@ -231,6 +231,23 @@ def test_one_helper_calls_an_export_and_raises_its_status(no_leaks: None) -> Non
         _core.call(lib.greeter_queue_fd, ffi.NULL)
 
 
+def test_an_int64_export_fails_with_greeter_failed_and_returns_anything_else(
+    no_leaks: None,
+) -> None:
+    """int64_t's failure value is GREETER_FAILED, not zero: call_i64 reads the status after
+    it, and a zero or a negative number is a result."""
+
+    def export(result: int, code: int, status: Any) -> int:
+        status.code = code
+        return result
+
+    assert _core.call_i64(export, 0, lib.GREETER_OK) == 0
+    assert _core.call_i64(export, -5, lib.GREETER_OK) == -5
+    with pytest.raises(greeter.GreeterOverflowError, match="error code"):
+        _core.call_i64(export, lib.GREETER_FAILED, lib.GREETER_ERR_OVERFLOW)
+    assert _core.call_i64(export, lib.GREETER_FAILED, lib.GREETER_OK) == lib.GREETER_FAILED
+
+
 def test_hot_paths_report_through_the_thread_status(no_leaks: None) -> None:
     assert lib.greeter_add_numbers(2**31 - 1, 1) == lib.GREETER_FAILED
     error = _core.thread_error()

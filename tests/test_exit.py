@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import greeter
-from greeter import _aio, _pool
+from greeter import _aio, _core, _pool
 from greeter._greeter_cffi import lib
 
 RUNS = int(os.environ.get("GREETER_EXIT_RUNS", "3"))
@@ -113,6 +113,10 @@ def _only_unawaited(stderr: str) -> bool:
     return not stderr or 0 < reports == tracebacks == shut_down
 
 
+@pytest.mark.skipif(
+    _core.RELEASE_AT_CLOSE,
+    reason="there a call in flight is counted, not held (tests/test_ownership.py checks that way)",
+)
 def test_closing_defers_the_free_while_a_call_holds_the_queue() -> None:
     queue = _pool.CompletionQueue()
     fd = queue.fd

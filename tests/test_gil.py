@@ -10,6 +10,7 @@ short set to the rule that put it there: bounded work, and no lock a worker thre
 from __future__ import annotations
 
 import ast
+import inspect
 import sys
 import sysconfig
 import threading
@@ -337,10 +338,16 @@ def _exports_called(call: Callable[[], object]) -> list[str]:
     return seen
 
 
+def test_the_hot_paths_name_their_constants() -> None:
+    # GREETER_FAILED and the pooled buffers' length are read by name, never written out.
+    for function in (greeter.add_numbers, greeter.greet, greeter.Greeter.greet):
+        consts = inspect.unwrap(function).__code__.co_consts
+        assert lib.GREETER_FAILED not in consts, function
+        assert BUFFER_LEN not in consts, function
+
+
 @cpython_short_calls
 def test_add_numbers_keeps_the_gil() -> None:
-    # add_numbers() tests for GREETER_FAILED as a literal: it must be the library's value.
-    assert lib.GREETER_FAILED in greeter._functions.add_numbers.__code__.co_consts
     assert _exports_called(lambda: greeter.add_numbers(3, 5)) == ["short.greeter_add_numbers"]
     with pytest.raises(OverflowError):
         _exports_called(lambda: greeter.add_numbers(2**31 - 1, 1))
@@ -349,7 +356,7 @@ def test_add_numbers_keeps_the_gil() -> None:
 @cpython_short_calls
 def test_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
     name_max = BUFFER_LEN - lib.GREETER_GREETING_EXTRA_BYTES
-    # greet() passes its buffers' length as a literal: the pooled buffers must have it.
+    # greet() passes its buffers' length: the pooled buffers must have it.
     assert greeter._strings.BUFFER_LEN == BUFFER_LEN
     assert {len(view) for _, view in greeter._strings._buffers} == {BUFFER_LEN}
     for name in ["World", "é" * (name_max // 2)]:

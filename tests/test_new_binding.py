@@ -27,6 +27,8 @@ KERNEL_THREAD_NAME_BYTES = 15  # Linux keeps the first 15 bytes of a thread's na
 def _require_git_checkout() -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: the generator copies the files git tracks")
+    if shutil.which("git") is None:
+        pytest.skip("git is not on PATH: the generator lists the files git tracks")
 
 
 def _require_tools(new_binding: ModuleType) -> None:
@@ -242,6 +244,18 @@ def test_a_generated_project_is_one_clean_commit_whose_drift_checks_pass(
     assert re.findall(r"^## .*", changelog, re.MULTILINE) == ["## [Unreleased]"]
 
 
+def test_the_longest_name_generates_a_project_its_own_checks_accept(
+    new_binding: ModuleType, tmp_path: Path
+) -> None:
+    """generate() itself runs ruff check, ruff format --check, cargo fmt --check and both drift
+    checks in the new project: a name longer than this one moves lines past the line length."""
+    _require_tools(new_binding)
+    name = "a_long_binding_name_of_30_char"
+    assert len(name) == new_binding.MAX_NAME_LENGTH
+    new_binding.generate(tmp_path / name, name)
+    assert (tmp_path / name / name / "py.typed").is_file()
+
+
 # --- builds: GREETER_BUILD_NEW_BINDINGS=1 ---------------------------------------------------
 
 needs_builds = pytest.mark.skipif(not BUILDS, reason="GREETER_BUILD_NEW_BINDINGS=1 builds projects")
@@ -272,6 +286,10 @@ def venv_with_two(
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     env["VIRTUAL_ENV"] = str(venv)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    for name in names:
+        # Each project's own build cache (its setup.py reads NAME_BUILD_DIR): the README's
+        # second command and the second install reuse the first build instead of a scratch one.
+        env[f"{new_binding.Names.of(name).upper}_BUILD_DIR"] = str(base / f"build-{name}")
     return venv, names, env
 
 

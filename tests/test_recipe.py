@@ -55,18 +55,47 @@ def base_of(patch: Path) -> str:
     return found.group(1)
 
 
-def test_the_recipe_patch_applies_to_its_commit_and_stays_as_small_as_the_readme_says() -> None:
+def patch_rows() -> dict[str, str]:
+    """The README's "Adding a function" table: each example patch's name and its row."""
+    rows = readme_section("Adding a function").splitlines()
+    found = {}
+    for row in rows:
+        link = re.search(r"\(examples/add-a-function/([\w-]+\.patch)\)", row)
+        if row.startswith("|") and link is not None:
+            found[link.group(1)] = row
+    return found
+
+
+def test_every_example_patch_has_a_row_of_the_readme_table() -> None:
+    assert set(patch_rows()) == {patch.name for patch in EXAMPLE.glob("*.patch")}
+    assert "shout.patch" in patch_rows()
+
+
+@pytest.mark.parametrize("name", sorted(patch.name for patch in EXAMPLE.glob("*.patch")))
+def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_readme_says(
+    name: str,
+) -> None:
     """Applied to the commit it was made for, never to the working tree: a user's own changes
     (the recipe asks for some near the patch's context) cannot make it fail."""
-    base_of(EXAMPLE / "shout.patch")
-    done = check_patch(str(EXAMPLE / "shout.patch"))
+    patch = EXAMPLE / name
+    base_of(patch)
+    done = check_patch(str(patch))
     assert done.returncode == 0, done.stdout + done.stderr
     files, lines = counts(done.stdout)
-    words = {1: "one", 2: "two", 3: "three"}
+    words = {1: "one", 2: "two", 3: "three", 4: "four"}
     claim = f"{words[files]} source files, {lines} lines of code"
-    assert claim in " ".join(readme_section("Adding a function").split())
-    assert files <= 3
-    assert lines <= 30
+    assert claim in patch_rows()[name]
+    walkthrough = (ROOT / "docs" / "adding-a-function.md").read_text().split("\n## ")
+    (section,) = [text for text in walkthrough if f"add-a-function/{name})" in text]
+    assert claim in " ".join(section.split())
+    # The recipe's limits: a function's, or a new object type's (its "limits:" line).
+    limits = re.search(
+        r"^limits: (\d+) source files, (\d+) lines of code$", patch.read_text(), re.M
+    )
+    max_files, max_lines = (3, 30) if limits is None else (int(limits[1]), int(limits[2]))
+    assert (max_files, max_lines) in {(3, 30), (4, 60)}
+    assert files <= max_files
+    assert lines <= max_lines
 
 
 def test_the_count_is_the_same_wherever_the_hunks_land(tmp_path: Path) -> None:
@@ -99,3 +128,15 @@ def test_the_line_count_refuses_a_patch_over_the_limit(tmp_path: Path) -> None:
     done = check_patch(str(patch), "--applied", str(tmp_path))
     assert done.returncode == 1
     assert "1 source files, 31 lines of code added" in done.stdout
+
+
+def test_a_patch_states_the_larger_limits_of_an_object_type(tmp_path: Path) -> None:
+    patch = tmp_path / "object.patch"
+    header = "limits: 4 source files, 60 lines of code\n"
+    for added, refused in ((60, 0), (61, 1)):
+        body = "".join(f"+x = {i}\n" for i in range(added))
+        patch.write_text(
+            f"{header}--- a/greeter/_objects.py\n+++ b/greeter/_objects.py\n"
+            f"@@ -1,0 +1,{added} @@\n{body}"
+        )
+        assert check_patch(str(patch), "--applied", str(tmp_path)).returncode == refused

@@ -8,10 +8,13 @@ import gc
 import pickle
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import greeter
+from greeter import _strings
+from greeter._greeter_cffi import lib
 
 
 def test_rust_string_context_manager(no_leaks: None) -> None:
@@ -161,3 +164,19 @@ def test_library_and_header_are_shipped() -> None:
     header = greeter.include_dir() / "greeter.h"
     assert header.is_file()
     assert "greeter_greet(" in header.read_text()
+
+
+@pytest.mark.parametrize("name", ["", "World", "é" * 124, "x" * 249, "🌍" * 5000])
+def test_the_recipe_text_helper_fits_a_pooled_buffer_or_asks_again(name: str) -> None:
+    # text() on a map_text_into-shaped export (greeter_greet_into has that shape): a text over
+    # the pooled buffer takes a second call with a buffer of the length the first one gave.
+    assert _strings.text(lib.greeter_greet_into, name) == f"Hello, {name}!"
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("a\0", greeter.InteriorNulError), (b"a", TypeError), ("\ud800", UnicodeEncodeError)],
+)
+def test_the_recipe_text_helper_raises_the_exports_failure(name: Any, error: type) -> None:
+    with pytest.raises(error):
+        _strings.text(lib.greeter_greet_into, name)

@@ -13,7 +13,10 @@ testing. ``--applied TREE`` counts a patch already applied to TREE, wherever its
 Counted: the source files the patch touches and the lines of code it adds to them. Not
 counted: tests (``tests/``, Rust ``tests.rs`` files and ``#[cfg(test)]`` modules), generated
 files (``include/``, ``*.pyi``), docs and the changelog; in the counted files, blank lines,
-comments (``//``, ``///``, ``#``) and docstrings. Exits 1 when a limit is passed.
+comments (``//``, ``///``, ``#``) and docstrings. Exits 1 when a limit is passed: the recipe's
+for a function (3 source files, 30 lines of code), or those the patch states above its first
+diff on a ``limits: N source files, M lines of code`` line (a new object type: 4 and 60);
+``--max-files`` and ``--max-lines`` override both.
 
 To remake a patch after the tree it shows changed: apply it to a branch at the new commit,
 finish it there, commit, then ``git diff BASE HEAD`` below a ``base-commit: BASE`` line.
@@ -31,6 +34,8 @@ from pathlib import Path
 
 HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 BASE = re.compile(r"^base-commit: ([0-9a-f]{40})$", flags=re.MULTILINE)
+LIMITS = re.compile(r"^limits: (\d+) source files, (\d+) lines of code$", flags=re.MULTILINE)
+FUNCTION_LIMITS = (3, 30)
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -75,6 +80,14 @@ def base_commit(patch: str) -> str:
     if match is None:
         raise PatchError("the patch names no commit it was made for (a 'base-commit: <hash>' line)")
     return match.group(1)
+
+
+def stated_limits(patch: str) -> tuple[int, int]:
+    """(source files, lines of code) the patch may add: its ``limits:`` line, or a function's."""
+    match = LIMITS.search(patch.split("\ndiff ", 1)[0])
+    if match is None:
+        return FUNCTION_LIMITS
+    return int(match.group(1)), int(match.group(2))
 
 
 def git(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> str:
@@ -198,9 +211,12 @@ def main() -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--into", type=Path, help="keep the patched base tree in this directory")
     where.add_argument("--applied", type=Path, help="a tree the patch is already applied to")
-    parser.add_argument("--max-files", type=int, default=3)
-    parser.add_argument("--max-lines", type=int, default=30)
+    parser.add_argument("--max-files", type=int, help="default: the patch's limits")
+    parser.add_argument("--max-lines", type=int, help="default: the patch's limits")
     args = parser.parse_args()
+    files, lines = stated_limits(args.patch.read_text(encoding="utf-8"))
+    args.max_files = files if args.max_files is None else args.max_files
+    args.max_lines = lines if args.max_lines is None else args.max_lines
     try:
         if args.applied is not None:
             return count(args.patch, args.applied, args.max_files, args.max_lines)

@@ -2,7 +2,8 @@
 # The README's recipe "Adding a function", proven for every example patch of this directory
 # (or the ones named): check_patch.py applies each to the commit it was made for (its
 # "base-commit:" line; never to this working tree) in a scratch directory and counts what it
-# changes (at most 3 source files, 30 lines of code); then the header and the typing stub are
+# changes (a function: at most 3 source files, 30 lines of code; a new object type: 4 and 60,
+# as its "limits:" line states); then the header and the typing stub are
 # regenerated, the tree is built and installed into a fresh venv, and the Rust boundary's tests
 # and the Python tests the patch adds or changes run there.
 #   PYTHON=.venv/bin/python examples/add-a-function/run.sh [PATCH...]

@@ -59,6 +59,15 @@ pub fn vec<T>(n: usize, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// Appends `item` to `items`, room for it asked for fallibly: a collection that grows by one
+/// element per input (the names a stateful object keeps).
+pub fn push<T>(items: &mut Vec<T>, item: T, what: &str) -> Result<()> {
+    let bytes = std::mem::size_of::<T>().saturating_mul(items.len().saturating_add(1));
+    reserved(items.try_reserve(1), what, bytes)?;
+    items.push(item); // fits: room made above
+    Ok(())
+}
+
 /// Result buffers still to refuse; see [`inject_failures`].
 static INJECTED_FAILURES: AtomicU32 = AtomicU32::new(0);
 
@@ -114,6 +123,10 @@ mod tests {
         );
         assert_eq!(copy_text("héllo", "a name").unwrap(), "héllo");
         assert!(vec::<u32>(3, "ids").unwrap().capacity() >= 3);
+        let mut names = vec::<String>(0, "names").unwrap();
+        push(&mut names, copy_text("Ann", "a name").unwrap(), "names").unwrap();
+        push(&mut names, String::new(), "names").unwrap();
+        assert_eq!(names, ["Ann", ""]);
     }
 
     #[test]

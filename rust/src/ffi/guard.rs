@@ -111,13 +111,19 @@ impl Report for *mut GreeterStatus {
 }
 
 /// The calling thread's status: where hot-path exports report, so that they need no status
-/// parameter. A failure is kept until the next failure on the thread replaces it or
-/// `greeter_status_take_thread` moves it out; success leaves it alone (no thread-local access
-/// on the fast path).
+/// parameter. Failures not taken yet are kept in order and `greeter_status_take_thread` moves
+/// out the latest, so calls that nest on one thread each take their own: a failure made between
+/// an earlier failure and its take (by a signal handler, a profiler hook or a finalizer running
+/// on that thread) is taken by its own caller first, and the earlier one stays for its caller.
+/// At most [`THREAD_FAILURES_KEPT`] are kept (the oldest goes first); success leaves them
+/// alone (no thread-local access on the fast path).
 pub struct ThreadStatus;
 
+/// How many failures a thread keeps for `greeter_status_take_thread`: far more than calls nest.
+const THREAD_FAILURES_KEPT: usize = 32;
+
 thread_local! {
-    static THREAD_FAILURE: RefCell<Option<Error>> = const { RefCell::new(None) };
+    static THREAD_FAILURES: RefCell<Vec<Error>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Report for ThreadStatus {
@@ -127,16 +133,22 @@ impl Report for ThreadStatus {
         if let Err(e) = outcome {
             // `try_with`: during thread teardown the slot may be gone; the failure value
             // still tells the caller that the call failed.
-            let _ = THREAD_FAILURE.try_with(|slot| *slot.borrow_mut() = Some(e));
+            let _ = THREAD_FAILURES.try_with(|failures| {
+                let mut failures = failures.borrow_mut();
+                if failures.len() == THREAD_FAILURES_KEPT {
+                    failures.remove(0);
+                }
+                failures.push(e);
+            });
         }
     }
 }
 
 impl ThreadStatus {
-    /// Moves the calling thread's last failure out, if any.
+    /// Moves the calling thread's latest failure not taken yet out, if any.
     pub fn take() -> Option<Error> {
-        THREAD_FAILURE
-            .try_with(|slot| slot.borrow_mut().take())
+        THREAD_FAILURES
+            .try_with(|failures| failures.borrow_mut().pop())
             .ok()
             .flatten()
     }
@@ -242,6 +254,21 @@ mod tests {
             assert_eq!(guard(ThreadStatus, || Ok(6i64)), 6, "success leaves it");
             assert_eq!(ThreadStatus::take().unwrap().code, GREETER_ERR_OVERFLOW);
             assert!(ThreadStatus::take().is_none(), "taken once");
+            // Nested failures: each caller takes its own, the latest first.
+            let outer = || Err(Error::new(GREETER_ERR_OVERFLOW, "outer"));
+            let inner = || Err(Error::new(GREETER_ERR_OVERFLOW, "inner"));
+            assert_eq!(guard::<i64, _>(ThreadStatus, outer), GREETER_FAILED);
+            assert_eq!(guard::<i64, _>(ThreadStatus, inner), GREETER_FAILED);
+            assert_eq!(ThreadStatus::take().unwrap().message, "inner");
+            assert_eq!(ThreadStatus::take().unwrap().message, "outer");
+            assert!(ThreadStatus::take().is_none());
+            // Bounded: failures never taken do not pile up.
+            for i in 0..THREAD_FAILURES_KEPT + 5 {
+                let e = || Err(Error::new(GREETER_ERR_OVERFLOW, format!("{i}")));
+                assert_eq!(guard::<i64, _>(ThreadStatus, e), GREETER_FAILED);
+            }
+            let kept = std::iter::from_fn(ThreadStatus::take).count();
+            assert_eq!(kept, THREAD_FAILURES_KEPT);
             let other = std::thread::spawn(|| ThreadStatus::take().is_none());
             assert!(other.join().unwrap());
         }

@@ -5,12 +5,11 @@
 //! crosses as an opaque reference-counted [`Handle`].
 
 use std::ffi::c_char;
-use std::sync::Arc;
 
 use crate::ffi::guard::{guard, GreeterStatus, ThreadStatus};
-use crate::ffi::tasks::{submit, GreeterCompletionQueue};
+use crate::ffi::tasks::{submit_method, GreeterCompletionQueue};
 use crate::ffi::types::{
-    buffer_out, bytes_in, handle_free, handle_in, handle_out, text_in, Handle,
+    buffer_out, bytes_in, drop_handle, handle_in, new_handle, text_in, Handle,
 };
 use crate::objects::{live, Counted};
 use crate::template::Template;
@@ -31,6 +30,7 @@ pub struct GreeterGreeter {
 
 impl Handle for GreeterGreeter {
     type Inner = Counted<Template>;
+    const WHAT: &'static str = "greeter";
 }
 
 /// Parses the template `text` (`text_len` bytes of UTF-8, borrowed for the call) and returns
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn greeter_greeter_new(
     unsafe {
         guard(status, || {
             let template = Template::from_utf8(bytes_in(text, text_len, "template")?)?;
-            Ok(handle_out(Arc::new(Counted::new(template))))
+            new_handle(template)
         })
     }
 }
@@ -67,12 +67,7 @@ pub unsafe extern "C" fn greeter_greeter_new(
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greeter_free(greeter: *mut GreeterGreeter) {
     // SAFETY: a NULL status; `greeter` is as this function's contract states.
-    unsafe {
-        guard(std::ptr::null_mut(), || {
-            drop(handle_free(greeter));
-            Ok(())
-        })
-    }
+    unsafe { guard(std::ptr::null_mut(), || drop_handle(greeter)) }
 }
 
 /// Writes the greeting of `name` by `greeter`'s template into the caller's buffer `out` of
@@ -166,12 +161,10 @@ pub unsafe extern "C" fn greeter_greeter_greet_submit(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            let borrowed = handle_in(greeter, "greeter")?;
-            let greeter: Arc<Counted<Template>> = Arc::clone(&borrowed);
-            // Each job gets a clone of this closure, and so a reference of its own, dropped
-            // when the job ends, before its completion is delivered.
-            submit(names, lens, count, queue, first_id, move |name| {
-                greeter.render(name)
+            // Each job holds a reference of its own, dropped when the job ends, before its
+            // completion is delivered.
+            submit_method(greeter, names, lens, count, queue, first_id, |g, name| {
+                g.render(name)
             })
         })
     }
@@ -190,6 +183,8 @@ pub extern "C" fn greeter_live_objects() -> i64 {
 mod tests {
     use std::ffi::CStr;
     use std::ptr::{null, null_mut};
+
+    use std::sync::Arc;
 
     use super::*;
     use crate::error::{
@@ -353,7 +348,7 @@ mod tests {
         let before = greeter_live_objects();
         let template = Arc::new(Counted::new(Template::parse("«{name}»").unwrap()));
         let alive = Arc::downgrade(&template);
-        let g = handle_out::<GreeterGreeter>(template);
+        let g = crate::ffi::types::handle_out::<GreeterGreeter>(template);
         let mut s = status();
         let names = ["a", "b\0", "世界"];
         let packed: String = names.concat();

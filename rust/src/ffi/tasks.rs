@@ -67,6 +67,30 @@ pub unsafe fn submit<R: Into<Output>>(
     unsafe { enqueue(jobs, &queue, first) }
 }
 
+/// [`submit`] for a method: `work` runs on the object behind `handle` and each packed text. Each job holds a reference of its own to the object, so the
+/// caller may drop its reference as soon as this returns.
+///
+/// # Safety
+/// `handle` as for [`handle_in`]; the other arguments as for [`submit`].
+pub unsafe fn submit_method<H: Handle, R: Into<Output>>(
+    handle: *const H, names: *const c_char, lens: *const usize, count: usize,
+    queue: *const GreeterCompletionQueue, first: *mut u64,
+    work: impl Fn(&H::Inner, &str) -> Result<R> + Clone + Send + 'static,
+) -> Result<usize>
+where
+    H::Inner: 'static,
+{
+    // SAFETY: forwarded from this function's contract.
+    let borrowed = unsafe { handle_in(handle, H::WHAT) }?;
+    let object: Arc<H::Inner> = Arc::clone(&borrowed);
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        submit(names, lens, count, queue, first, move |text| {
+            work(&object, text)
+        })
+    }
+}
+
 /// Queues `jobs` for `queue` as [`submit`] does, for an export whose inputs are not packed
 /// texts: each input converted into a job (or the error it completes with at once).
 ///

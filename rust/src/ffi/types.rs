@@ -8,9 +8,11 @@
 //! | caller's buffer out: `char *p, size_t len` | `&mut [u8]` | [`buffer_out`] |
 //! | caller's array out: `T *p, size_t count` | `&mut [T]` | [`slice_out`] |
 //! | owned string out: `char *`, freed by `greeter_string_free` | `String` | [`string_out`], [`string_free`] |
-//! | text in, new string out (the usual text function) | `fn(&str) -> String` | [`map_text`] |
+//! | text in, new string out | `fn(&str) -> Result<String>` | [`map_text`] |
+//! | text in, text into the caller's buffer (the usual text function) | `fn(&str) -> Result<String>` | [`map_text_into`] |
 //! | scalar out: `T *` (NULL: not wanted) | `T` | [`value_out`] |
 //! | opaque reference-counted handle: `GreeterX *` | `Arc<X>` | [`handle_out`], [`handle_in`], [`handle_free`] |
+//! | a new object, its `_free`, a method on text (the usual object type) | `Counted<X>`, `fn(&X, &str)` | [`new_handle`], [`drop_handle`], [`text_method`] |
 //! | asynchronous result: bytes with a length in a drain | anything `Into<Output>` (`String`, `Vec<u8>`, `i64`) | `crate::pool::Output`'s `From` impls |
 //! | asynchronous result that is a new object: its handle in a drain | `Arc<X>` | [`handle_result`] |
 //!
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_ERR_NULL_POINTER};
 use crate::memory::{reserved, vec};
+use crate::objects::Counted;
 use crate::pool::Output;
 use crate::strings::{count_freed, count_handed_out};
 use crate::texts::validate_text;
@@ -177,6 +180,28 @@ pub unsafe fn map_text(
     unsafe { string_out(work(text_in(ptr, len, "name")?)?, len_out) }
 }
 
+/// The body of an export that maps a text into the caller's buffer (`greeter_greet_into`'s
+/// shape, for any `work`): `work` on the borrowed text at `ptr`; its result is written to `out`
+/// when it fits, and its length in bytes is returned either way. A caller whose buffer was too
+/// short calls again with one that long, and `work` runs again.
+///
+/// # Safety
+/// As for [`text_in`] and [`buffer_out`].
+pub unsafe fn map_text_into(
+    ptr: *const c_char, len: usize, out: *mut c_char, out_len: usize,
+    work: impl FnOnce(&str) -> Result<String>,
+) -> Result<i64> {
+    // SAFETY: forwarded from this function's contract.
+    let out = unsafe { buffer_out(out, out_len, "out")? };
+    // SAFETY: forwarded from this function's contract.
+    let result = work(unsafe { text_in(ptr, len, "name")? })?;
+    if let Some(room) = out.get_mut(..result.len()) {
+        room.copy_from_slice(result.as_bytes());
+    }
+    // A String is at most isize::MAX bytes long.
+    Ok(result.len() as i64)
+}
+
 /// Takes back a string made by [`string_out`] and frees it. NULL is accepted and ignored.
 ///
 /// # Safety
@@ -209,6 +234,8 @@ pub unsafe fn value_out<T>(out: *mut T, value: T) {
 pub trait Handle {
     /// The Rust value behind the handle.
     type Inner: Send + Sync;
+    /// How an error names a NULL handle of this type (`"greeter is NULL"`).
+    const WHAT: &'static str = "handle";
 }
 
 /// Hands the caller a reference to `value`: a handle it owns and gives back with the type's
@@ -246,6 +273,38 @@ pub unsafe fn handle_in<H: Handle>(ptr: *const H, what: &str) -> Result<Borrowed
     Ok(Borrowed(ManuallyDrop::new(unsafe {
         Arc::from_raw(ptr.cast::<H::Inner>())
     })))
+}
+
+/// The body of an export that makes a new object: `value`, counted by `greeter_live_objects`
+/// until its last reference goes, handed to the caller as a handle ([`handle_out`]).
+pub fn new_handle<H: Handle<Inner = Counted<T>>, T>(value: T) -> Result<*mut H> {
+    Ok(handle_out(Arc::new(Counted::new(value))))
+}
+
+/// The body of a handle type's `_free` export: takes back the caller's reference
+/// ([`handle_free`]) and drops it; the value goes with its last reference. NULL is accepted.
+///
+/// # Safety
+/// As for [`handle_free`].
+pub unsafe fn drop_handle<H: Handle>(ptr: *mut H) -> Result<()> {
+    // SAFETY: forwarded from this function's contract.
+    drop(unsafe { handle_free(ptr) });
+    Ok(())
+}
+
+/// The body of a method export on text: `work` on the object behind `handle` (borrowed for
+/// the call, as by [`handle_in`]) and the borrowed text at `ptr` (as by [`text_in`]).
+///
+/// # Safety
+/// As for [`handle_in`] and [`text_in`].
+pub unsafe fn text_method<H: Handle, R>(
+    handle: *const H, ptr: *const c_char, len: usize,
+    work: impl FnOnce(&H::Inner, &str) -> Result<R>,
+) -> Result<R> {
+    // SAFETY: forwarded from this function's contract.
+    let object = unsafe { handle_in(handle, H::WHAT) }?;
+    // SAFETY: forwarded from this function's contract.
+    work(&object, unsafe { text_in(ptr, len, "name") }?)
 }
 
 /// An asynchronous result that is a new object: the caller's reference to `value`, handed out
@@ -300,6 +359,36 @@ mod tests {
             string_free(std::ptr::null_mut());
         }
         assert_eq!(live(), before);
+    }
+
+    #[test]
+    fn map_text_into_writes_what_fits_and_always_gives_the_length() {
+        let upper = |s: &str| Ok(s.to_uppercase());
+        let mut buf = [0u8; 8];
+        // SAFETY: every pointer is valid for the stated length, or NULL with length 0.
+        unsafe {
+            let n = map_text_into(b"abc".as_ptr().cast(), 3, buf.as_mut_ptr().cast(), 8, upper);
+            assert_eq!((n, &buf[..3]), (Ok(3), &b"ABC"[..]));
+            let long = "straße".as_bytes();
+            let n = map_text_into(long.as_ptr().cast(), 7, buf.as_mut_ptr().cast(), 3, upper);
+            assert_eq!(
+                (n, &buf[..3]),
+                (Ok(7), &b"ABC"[..]),
+                "too long: nothing written"
+            );
+            let n = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 0, upper);
+            assert_eq!(n, Ok(7));
+            let null = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 4, upper);
+            assert_eq!(null.unwrap_err().code, GREETER_ERR_NULL_POINTER);
+            let bad = map_text_into(
+                b"\xff".as_ptr().cast(),
+                1,
+                buf.as_mut_ptr().cast(),
+                8,
+                upper,
+            );
+            assert_eq!(bad.unwrap_err().code, GREETER_ERR_INVALID_UTF8);
+        }
     }
 
     #[test]
@@ -368,6 +457,35 @@ mod tests {
     }
     impl Handle for Thing {
         type Inner = String;
+    }
+
+    struct Book {
+        _opaque: [u8; 0],
+    }
+    impl Handle for Book {
+        type Inner = Counted<String>;
+        const WHAT: &'static str = "book";
+    }
+
+    #[test]
+    fn objects_are_made_called_on_text_and_dropped() {
+        let _serial = crate::tests_serial(); // the live-object counter is process-wide
+        let before = crate::objects::live();
+        let book: *mut Book = new_handle(String::from("«")).unwrap();
+        assert_eq!(crate::objects::live(), before + 1);
+        let join = |book: &Counted<String>, name: &str| Ok(format!("{}{name}»", book.as_str()));
+        // SAFETY: a live handle and texts valid for their lengths, or NULL; dropped once.
+        unsafe {
+            let joined = text_method(book, b"Zo".as_ptr().cast(), 2, join);
+            assert_eq!(joined.unwrap(), "«Zo»");
+            let e = text_method(std::ptr::null::<Book>(), b"Zo".as_ptr().cast(), 2, join);
+            assert_eq!(e.unwrap_err().message, "book is NULL");
+            let e = text_method(book, b"\xff".as_ptr().cast(), 1, join).unwrap_err();
+            assert_eq!(e.code, GREETER_ERR_INVALID_UTF8);
+            drop_handle(book).unwrap();
+            drop_handle(std::ptr::null_mut::<Book>()).unwrap();
+        }
+        assert_eq!(crate::objects::live(), before);
     }
 
     #[test]
