@@ -33,6 +33,7 @@ import sys
 import weakref
 from collections.abc import Callable, Coroutine
 from pathlib import Path
+from types import FunctionType
 from typing import Any, ClassVar, Self, SupportsIndex, TypeVar, cast
 
 from greeter._greeter_cffi import ffi, lib
@@ -211,11 +212,13 @@ def encode(name: str) -> bytes:
 # and the hot paths pay nothing for it.
 #
 # PyPy frees an ffi.gc cdata only when its collector runs, so there close() frees the pointer
-# itself (ffi.release) and must know that no call is using it: each method that uses the
-# pointer is marked ``uses_pointer``, which on PyPy counts it in ``_users`` while it runs
+# itself (ffi.release) and must know that no call is using it: every method and property a
+# Handle subclass defines (but __init__) is wrapped by ``uses_pointer`` when the class is
+# made (Handle.__init_subclass__), which on PyPy counts it in ``_users`` while it runs
 # (list.append and list.pop are atomic), and the pointer is released by close() when no call
-# uses it, or else by the last such call to end. ``_owner`` holds the cdata until then; its
-# pop makes the release happen once.
+# uses it, or else by the last such call to end. Nothing is marked by hand, so a method added
+# later cannot be forgotten. ``_owner`` holds the cdata until then; its pop makes the release
+# happen once.
 RELEASE_AT_CLOSE = sys.implementation.name != "cpython"
 
 _gc = ffi.gc
@@ -224,8 +227,9 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def uses_pointer(method: _Method) -> _Method:
-    """Marks a :class:`Handle` method that uses the pointer: as it is on CPython; on PyPy,
-    counted while it runs, so that a close() meanwhile leaves the release to it."""
+    """A :class:`Handle` method that may use the pointer: as it is on CPython; on PyPy,
+    counted while it runs, so that a close() meanwhile leaves the release to it. Applied to
+    every method of a subclass by :meth:`Handle.__init_subclass__`."""
     if not RELEASE_AT_CLOSE:
         return method
 
@@ -250,9 +254,9 @@ class Handle:
     ``close()`` (or leaving a ``with`` block) frees the pointer at once, or, when a call using it
     is running on another thread, as soon as that call returns; closing again does nothing. An
     object never closed is freed when it is collected. A subclass reads :attr:`_ptr` into a
-    local before using it (None: :meth:`_closed_error`) and marks such methods
-    ``uses_pointer``. Copying or pickling raises TypeError unless the subclass says how
-    (``__reduce_ex__``).
+    local before using it (None: :meth:`_closed_error`), or calls :meth:`_pointer`; its
+    methods need no marking (see :meth:`__init_subclass__`). Copying or pickling raises
+    TypeError unless the subclass says how (``__reduce_ex__``).
     """
 
     __slots__ = ("__weakref__", "_owner", "_ptr", "_users")
@@ -264,6 +268,20 @@ class Handle:
     # the TypeError one for a copy.
     _closed_message: ClassVar[str] = ""
     _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """On PyPy, wraps every method and property getter the subclass defines (but
+        ``__init__``, which runs before there is a pointer) in ``uses_pointer``; on CPython,
+        where a call's own reference keeps the pointer alive, nothing."""
+        super().__init_subclass__(**kwargs)
+        if not RELEASE_AT_CLOSE:
+            return
+        for name, attr in list(vars(cls).items()):
+            if isinstance(attr, FunctionType) and name != "__init__":
+                setattr(cls, name, uses_pointer(attr))
+            elif isinstance(attr, property) and attr.fget is not None:
+                getter = uses_pointer(attr.fget)
+                setattr(cls, name, property(getter, attr.fset, attr.fdel, attr.__doc__))
 
     def _own(self, ptr: Any, free: Callable[[Any], None], size: int = 0) -> None:
         """Takes ownership of ``ptr``, which ``free`` releases; ``size`` is the memory it holds,

@@ -17,7 +17,6 @@ from greeter._core import (
     lib,
     short_lib,
     thread_error,
-    uses_pointer,
 )
 from greeter._strings import (
     BUFFER_LEN,
@@ -150,7 +149,6 @@ class Greeter(Handle):
             raise self._closed_error()
         return type(self), (self._template,)
 
-    @uses_pointer
     def greet(self, name: str) -> str:
         """The greeting for ``name``, computed by Rust; exceptions as for :func:`greet`."""
         handle = self._ptr
@@ -179,7 +177,6 @@ class Greeter(Handle):
         long: str = _unpack(out, n).decode()
         return long
 
-    @uses_pointer
     def greet_many(self, names: Iterable[str]) -> list[str]:
         """``[self.greet(name) for name in names]`` in calls into Rust, as for
         :func:`greet_many`; exceptions as for :func:`greet_many`."""

@@ -18,7 +18,6 @@ from greeter._core import (
     lib,
     new_status,
     status_error,
-    uses_pointer,
 )
 from greeter._strings import new_uncleared, unpack
 from greeter.errors import GreeterError, PoolShutDownError
@@ -134,7 +133,6 @@ class CompletionQueue(Handle):
         self._left = ffi.new("size_t *")
         self._first = ffi.new("uint64_t *")
 
-    @uses_pointer
     def submit(
         self, submit: Callable[..., int], bound: tuple[Any, ...], names: list[bytes]
     ) -> tuple[int, int]:
@@ -155,7 +153,6 @@ class CompletionQueue(Handle):
         first_id: int = first[0]
         return first_id, n
 
-    @uses_pointer
     def drain_batches(self, limit: int = _DRAIN_BATCH) -> list[Batch]:
         """Up to ``limit`` waiting completions, oldest first, as they cross: batches of
         ``(task_ids, codes, data, sizes)``, the ``i``-th completion's bytes being the next

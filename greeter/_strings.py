@@ -25,7 +25,6 @@ from greeter._core import (
     status_error,
     take_status,
     thread_error,
-    uses_pointer,
 )
 from greeter.errors import InteriorNulError
 
@@ -76,7 +75,6 @@ class RustString(Handle):
 
     # Rust hands out NUL-terminated strings without NUL inside (greeter_string_free's
     # contract): ffi.string reads one to its end, so no length is kept.
-    @uses_pointer
     def __bytes__(self) -> bytes:
         ptr = self._ptr
         if ptr is None:
@@ -85,7 +83,6 @@ class RustString(Handle):
         return data
 
     @property
-    @uses_pointer
     def value(self) -> str:
         """The string, decoded from UTF-8."""
         ptr = self._ptr

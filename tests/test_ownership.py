@@ -12,7 +12,7 @@ import gc
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -114,7 +114,43 @@ def reads_racing_close(threads: int = 8, rounds: int = 300) -> None:
     assert greeter.live_strings() == before
 
 
-CHECKS = [close_during_a_read, close_during_a_method, close_frees_at_once, reads_racing_close]
+def close_during_a_method_of_a_new_type() -> None:
+    """A method of a new Handle subclass, written with nothing marked, holds the pointer while
+    it runs: a close() inside it frees the string when the method returns, not before."""
+    from greeter._core import Handle, call, ffi, lib
+
+    class Owned(Handle):
+        __slots__ = ()
+
+        def __init__(self) -> None:
+            self._own(call(lib.greeter_greet, b"Ann", 3, ffi.NULL), lib.greeter_string_free)
+
+        def read_after(self, step: Callable[[], None]) -> bytes:
+            ptr = self._pointer()
+            step()
+            data: bytes = ffi.string(ptr)
+            return data
+
+    owned = Owned()
+    before = greeter.live_strings()
+    seen: list[int] = []
+
+    def close_now() -> None:
+        owned.close()
+        seen.append(greeter.live_strings())
+
+    assert owned.read_after(close_now) == b"Hello, Ann!"
+    assert seen == [before], "freed while the method was using it"
+    assert greeter.live_strings() == before - 1, "not freed when the method ended"
+
+
+CHECKS = [
+    close_during_a_read,
+    close_during_a_method,
+    close_during_a_method_of_a_new_type,
+    close_frees_at_once,
+    reads_racing_close,
+]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
