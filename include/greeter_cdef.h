@@ -26,6 +26,14 @@
 // `greeter_status_take_thread`.
 #define GREETER_FAILED -9223372036854775807
 
+// How many failures not taken yet a thread keeps for `greeter_status_take_thread` (the oldest
+// is dropped first): more than calls can nest in Python. Nested signal handlers are the deep
+// case: on a loaded machine a 0.1 ms timer can interrupt each handler before it ends, and each
+// level holds a failure until its take; Python's default recursion limit (1,000 frames) stops
+// that nesting well below this bound. A caller that never takes its failures holds at most
+// this many messages per thread.
+#define GREETER_THREAD_FAILURES_KEPT 1024
+
 // The bytes the synchronous greeting adds to a name (`Hello, ` and `!`): a greeting is always
 // exactly `name_len + GREETER_GREETING_EXTRA_BYTES` bytes long.
 #define GREETER_GREETING_EXTRA_BYTES 8
@@ -141,7 +149,8 @@ void greeter_status_clear(struct GreeterStatus *status);
 // this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
 // right after the failed call. Calls that nest on one thread (a signal handler's, say, between
 // a failure and its take) each take their own failure if each takes it right after failing:
-// the thread keeps failures not taken yet, the latest first (at most 32).
+// the thread keeps failures not taken yet, the latest first (at most
+// `GREETER_THREAD_FAILURES_KEPT`).
 //
 // # Safety
 // `status` is NULL or points to a zeroed status or one filled by a greeter call.

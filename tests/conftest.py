@@ -17,8 +17,6 @@ import greeter
 from greeter._greeter_cffi import ffi, lib
 
 ROOT = Path(__file__).resolve().parent.parent
-# How many failures a thread keeps for greeter_status_take_thread (rust/src/ffi/guard.rs).
-THREAD_FAILURES_KEPT = 32
 
 # Tests run their subprocesses from temporary directories: a relative PYTHONPATH (say
 # PYTHONPATH=build/lib.linux-x86_64-cpython-311 after `python setup.py build`) must keep naming
@@ -44,7 +42,7 @@ def _thread_status_taken() -> None:
     """Takes the failures earlier tests' raw hot-path calls left on this thread (a thread keeps
     those not taken yet, greeter_status_take_thread), so that each test starts with none."""
     status = ffi.new("GreeterStatus *")
-    for _ in range(THREAD_FAILURES_KEPT):
+    for _ in range(lib.GREETER_THREAD_FAILURES_KEPT):
         lib.greeter_status_take_thread(status)
         if status.code == lib.GREETER_OK:
             break

@@ -217,6 +217,12 @@ mod infallible_sites {
             "escape_nul on an error message (bounded as above); a Cell's replace, no allocation",
         ),
         (
+            "ffi/guard.rs",
+            ".push_back(",
+            1,
+            "a thread's failures not taken yet: at most GREETER_THREAD_FAILURES_KEPT",
+        ),
+        (
             "ffi/tasks.rs",
             "format!(",
             1,

@@ -37,7 +37,8 @@ pub unsafe extern "C" fn greeter_status_clear(status: *mut GreeterStatus) {
 /// this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
 /// right after the failed call. Calls that nest on one thread (a signal handler's, say, between
 /// a failure and its take) each take their own failure if each takes it right after failing:
-/// the thread keeps failures not taken yet, the latest first (at most 32).
+/// the thread keeps failures not taken yet, the latest first (at most
+/// `GREETER_THREAD_FAILURES_KEPT`).
 ///
 /// # Safety
 /// `status` is NULL or points to a zeroed status or one filled by a greeter call.

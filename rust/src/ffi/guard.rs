@@ -8,6 +8,7 @@
 //! of a parameter, which cffi would charge for on every call.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -115,15 +116,20 @@ impl Report for *mut GreeterStatus {
 /// out the latest, so calls that nest on one thread each take their own: a failure made between
 /// an earlier failure and its take (by a signal handler, a profiler hook or a finalizer running
 /// on that thread) is taken by its own caller first, and the earlier one stays for its caller.
-/// At most [`THREAD_FAILURES_KEPT`] are kept (the oldest goes first); success leaves them
+/// At most [`GREETER_THREAD_FAILURES_KEPT`] are kept (the oldest goes first); success leaves them
 /// alone (no thread-local access on the fast path).
 pub struct ThreadStatus;
 
-/// How many failures a thread keeps for `greeter_status_take_thread`: far more than calls nest.
-const THREAD_FAILURES_KEPT: usize = 32;
+/// How many failures not taken yet a thread keeps for `greeter_status_take_thread` (the oldest
+/// is dropped first): more than calls can nest in Python. Nested signal handlers are the deep
+/// case: on a loaded machine a 0.1 ms timer can interrupt each handler before it ends, and each
+/// level holds a failure until its take; Python's default recursion limit (1,000 frames) stops
+/// that nesting well below this bound. A caller that never takes its failures holds at most
+/// this many messages per thread.
+pub const GREETER_THREAD_FAILURES_KEPT: usize = 1024;
 
 thread_local! {
-    static THREAD_FAILURES: RefCell<Vec<Error>> = const { RefCell::new(Vec::new()) };
+    static THREAD_FAILURES: RefCell<VecDeque<Error>> = const { RefCell::new(VecDeque::new()) };
 }
 
 impl Report for ThreadStatus {
@@ -135,10 +141,10 @@ impl Report for ThreadStatus {
             // still tells the caller that the call failed.
             let _ = THREAD_FAILURES.try_with(|failures| {
                 let mut failures = failures.borrow_mut();
-                if failures.len() == THREAD_FAILURES_KEPT {
-                    failures.remove(0);
+                if failures.len() == GREETER_THREAD_FAILURES_KEPT {
+                    failures.pop_front();
                 }
-                failures.push(e);
+                failures.push_back(e);
             });
         }
     }
@@ -148,7 +154,7 @@ impl ThreadStatus {
     /// Moves the calling thread's latest failure not taken yet out, if any.
     pub fn take() -> Option<Error> {
         THREAD_FAILURES
-            .try_with(|failures| failures.borrow_mut().pop())
+            .try_with(|failures| failures.borrow_mut().pop_back())
             .ok()
             .flatten()
     }
@@ -263,12 +269,12 @@ mod tests {
             assert_eq!(ThreadStatus::take().unwrap().message, "outer");
             assert!(ThreadStatus::take().is_none());
             // Bounded: failures never taken do not pile up.
-            for i in 0..THREAD_FAILURES_KEPT + 5 {
+            for i in 0..GREETER_THREAD_FAILURES_KEPT + 5 {
                 let e = || Err(Error::new(GREETER_ERR_OVERFLOW, format!("{i}")));
                 assert_eq!(guard::<i64, _>(ThreadStatus, e), GREETER_FAILED);
             }
             let kept = std::iter::from_fn(ThreadStatus::take).count();
-            assert_eq!(kept, THREAD_FAILURES_KEPT);
+            assert_eq!(kept, GREETER_THREAD_FAILURES_KEPT);
             let other = std::thread::spawn(|| ThreadStatus::take().is_none());
             assert!(other.join().unwrap());
         }
