@@ -1,7 +1,8 @@
 """scripts/new_binding.py: refusals, the renaming rule over every tracked file, a generated
-project's drift checks and, with ``GREETER_BUILD_NEW_BINDINGS=1`` (a CI step of its own: two
-release builds and a test suite, minutes), two generated projects built, their README commands
-run in a fresh venv, and both used in one process."""
+project's drift checks and example patches and, with ``GREETER_BUILD_NEW_BINDINGS=1`` (a CI
+step of its own: two release builds and a test suite, minutes), two generated projects built,
+their README commands run in a fresh venv, both used in one process, and the first one's
+example patches built and tested by its own recipe step."""
 
 from __future__ import annotations
 
@@ -555,3 +556,26 @@ def test_each_generated_library_exports_only_its_own_prefix(
         ).stdout.split()
         unprefixed = {s for s in symbols if not s.startswith(f"{name}_")}
         assert unprefixed == compat, name
+
+
+@needs_builds
+def test_a_generated_projects_example_patches_build_and_pass_their_tests(
+    venv_with_two: tuple[Path, list[str], dict[str, str]],
+) -> None:
+    """The new project's own recipe step (examples/add-a-function/run.sh, which its .ci/run
+    runs): each example patch applied to its first commit, counted, built and tested."""
+    venv, names, env = venv_with_two
+    project = venv.parent / names[0]
+    done = subprocess.run(
+        ["bash", "examples/add-a-function/run.sh"],
+        cwd=project,
+        env={**env, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    patches = sorted(p.name for p in EXAMPLE_PATCHES.glob("*.patch"))
+    counted = re.findall(r"^(\S+\.patch): \d+ source files", done.stdout, re.MULTILINE)
+    assert counted == patches
+    assert done.stdout.splitlines()[-1].startswith("add-a-function: done")
