@@ -26,7 +26,16 @@ fmt) and Python (ruff) again, since the names changed line lengths and import or
 regenerates both headers (cbindgen) and the typing stubs, checks that their drift checks pass,
 adds a README section on replacing the example domain, starts CHANGELOG.md afresh (its
 preamble kept), and makes DEST a git repository with one commit (its CI clones it and checks
-the sdist against the files git tracks). Run it with the dev environment (`make venv`, then
+the sdist against the files git tracks).
+
+The example patches (examples/add-a-function/*.patch) name the commit they were made for, which
+the new project does not have: each is moved onto this checkout's files (a three-way apply,
+which needs the blobs of the commit it names, so this checkout's history), renamed, applied
+to the new project's files, merged file by file into them as regenerated (the patch keeps its
+own lines; the lines around them are the new project's), and written again as the difference
+from the new project, marked ``base-commit: root`` (its first and only commit, which
+check_patch.py reads as such). A patch that does not apply or merge stops the generator,
+naming the patch, with nothing written. Run it with the dev environment (`make venv`, then
 `.venv/bin/python scripts/new_binding.py ...`): it needs git, cargo, cbindgen, ruff and pycparser.
 
 NAME must be a lower-case identifier (a letter, then letters, digits and single underscores,
@@ -174,6 +183,12 @@ SOURCE_NAMES = Names.of(SOURCE)
 SOURCE_PATTERN = SOURCE_NAMES.pattern()
 # Any spelling at all, whatever its case: what must not survive the renaming.
 SOURCE_ANY_CASE = re.compile(re.escape(SOURCE), re.IGNORECASE)
+
+# The example patches, and the line above a patch's first diff that names the commit it was
+# made for (examples/add-a-function/check_patch.py reads it; "root" is a project's first commit).
+EXAMPLE_PATCHES = "examples/add-a-function"
+BASE_COMMIT = re.compile(r"^base-commit: \S+$", re.MULTILINE)
+FIRST_COMMIT = "root"
 
 
 @dataclass(frozen=True)
@@ -351,6 +366,151 @@ def run(cmd: list[str], cwd: Path) -> None:
         raise RegenerationError(f"{' '.join(cmd)} failed in the new project:\n{output}")
 
 
+@dataclass(frozen=True)
+class ExamplePatch:
+    """An example patch moved onto this checkout's files: its text above the first diff, and
+    the diff from the tracked files as they are in the working tree."""
+
+    path: str  # in this checkout
+    preamble: str
+    diff: str
+
+
+def git(args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str = "") -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=None if env is None else dict(os.environ, **env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RegenerationError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def rebased_patches(root: Path, files: Iterable[str]) -> list[ExamplePatch]:
+    """Each tracked example patch, applied three-way to the tracked files (working tree, edits
+    included) in a temporary index: this checkout's own index and files are left alone."""
+    patches = []
+    for path in sorted(f for f in files if f.startswith(f"{EXAMPLE_PATCHES}/")):
+        if not path.endswith(".patch"):
+            continue
+        text = (root / path).read_text(encoding="utf-8")
+        preamble = text.split("\ndiff ", 1)[0].rstrip("\n") + "\n"
+        with tempfile.TemporaryDirectory() as tmp:
+            index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            git(["read-tree", "HEAD"], root, index)
+            git(["add", "--update"], root, index)
+            tree = git(["write-tree"], root, index).strip()
+            try:
+                git(["apply", "--3way", "--cached", "-"], root, index, stdin=text)
+            except RegenerationError as failure:
+                last = str(failure).strip().splitlines()[-1]
+                raise RegenerationError(
+                    f"{path} does not apply to this checkout, even three-way ({last}): "
+                    "remake it as check_patch.py's docstring says"
+                ) from None
+            diff = git(["diff", "--cached", "--full-index", tree], root, index)
+        patches.append(ExamplePatch(path, preamble, diff))
+    return patches
+
+
+def is_generated(path: str) -> bool:
+    """A file scripts/header.py or scripts/gen_stub.py writes."""
+    return path.startswith("include/") or path.endswith(".pyi")
+
+
+def patched_paths(diff: str) -> list[str]:
+    """The files a diff creates, changes or deletes."""
+    return sorted(set(re.findall(r"^diff --git a/\S+ b/(\S+)$", diff, re.MULTILINE)))
+
+
+def apply_to_copies(
+    patches: list[ExamplePatch], project: Path, name: str, scratch: Path
+) -> list[tuple[str, Path]]:
+    """Per patch, its renamed diff and a copy of the new project (not yet regenerated) with
+    that diff applied; and, as ``scratch / "base"``, a copy without it."""
+    rename = Renamer.to(name)
+    shutil.copytree(project, scratch / "base", symlinks=True)
+    copies = []
+    for number, patch in enumerate(patches):
+        copy = scratch / str(number)
+        shutil.copytree(project, copy, symlinks=True)
+        diff = rename.text(patch.diff)
+        # Outside any repository: git apply patches the copy's files, nothing above it.
+        ceiling = {"GIT_CEILING_DIRECTORIES": str(scratch)}
+        try:
+            git(["apply", "-"], copy, ceiling, stdin=diff)
+        except RegenerationError as failure:
+            raise RegenerationError(f"{patch.path}, renamed: {failure}") from None
+        copies.append((diff, copy))
+    return copies
+
+
+def merge_onto_regenerated(
+    patch: ExamplePatch, diff: str, patched: Path, base: Path, project: Path, merged: Path
+) -> None:
+    """merged: the regenerated project with the patch's changes merged in, file by file (three
+    ways, from the copy before regeneration): the patch keeps its own lines as it wrote them,
+    while the lines around them are formatted as the project's are. Then the headers and the
+    stub are made again, for the exports the patch adds."""
+    shutil.copytree(project, merged, symlinks=True)
+    for path in patched_paths(diff):
+        new, old, target = patched / path, base / path, merged / path
+        if is_generated(path):
+            continue  # made again below
+        if not new.exists():
+            target.unlink(missing_ok=True)
+        elif not old.exists() or not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(new, target)
+        else:
+            done = subprocess.run(
+                ["git", "merge-file", "-p", str(target), str(old), str(new)],
+                capture_output=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RegenerationError(
+                    f"{patch.path}: its change to {path} conflicts with the new project's "
+                    "formatting of the lines around it"
+                )
+            target.write_bytes(done.stdout)
+    run([sys.executable, "scripts/header.py"], merged)
+    run([sys.executable, "scripts/gen_stub.py"], merged)
+
+
+def write_patches(
+    patches: list[ExamplePatch], patched: list[Path], project: Path, name: str
+) -> None:
+    """Each patch again, as the difference between its merged copy and the committed project
+    in the files the patch touches (a temporary index: the project's own is left alone), made
+    for the project's first commit."""
+    rename = Renamer.to(name)
+    for patch, copy in zip(patches, patched, strict=True):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {
+                "GIT_INDEX_FILE": str(Path(tmp) / "index"),
+                "GIT_DIR": str(project / ".git"),
+                "GIT_WORK_TREE": str(copy),
+            }
+            git(["read-tree", "HEAD"], copy, env)
+            git(["add", "--all"], copy, env)
+            paths = patched_paths(rename.text(patch.diff))
+            diff = git(["diff", "--cached", "HEAD", "--", *paths], copy, env)
+        if not diff:
+            raise RegenerationError(f"{patch.path} changes nothing in the new project")
+        preamble = BASE_COMMIT.sub(f"base-commit: {FIRST_COMMIT}", rename.text(patch.preamble))
+        text = f"{preamble}\n{diff}"
+        leftovers = sorted(set(SOURCE_ANY_CASE.findall(text)))
+        if leftovers:
+            raise RegenerationError(f"{patch.path} keeps {', '.join(leftovers)} after renaming")
+        (project / rename.text(patch.path)).write_text(text, encoding="utf-8")
+
+
 def write(copies: list[Copied], dest: Path) -> None:
     for copy in copies:
         target = dest / copy.dest
@@ -466,7 +626,7 @@ def regenerate(project: Path, name: str) -> None:
     shutil.rmtree(project / ".ruff_cache", ignore_errors=True)
 
 
-def commit(project: Path, name: str) -> None:
+def commit(project: Path, name: str, amend: bool = False) -> None:
     identity = []
     for key, fallback in [("user.name", f"{name} developers"), ("user.email", f"{name}@localhost")]:
         configured = subprocess.run(
@@ -474,9 +634,11 @@ def commit(project: Path, name: str) -> None:
         )
         if not configured.stdout.strip():
             identity += ["-c", f"{key}={fallback}"]
-    run(["git", "init", "--quiet"], project)
+    if not amend:
+        run(["git", "init", "--quiet"], project)
     run(["git", "add", "--all"], project)
-    run(["git", *identity, "commit", "--quiet", "-m", f"{name}: a new binding"], project)
+    again = ["--amend", "--no-edit"] if amend else ["-m", f"{name}: a new binding"]
+    run(["git", *identity, "commit", "--quiet", *again], project)
 
 
 def generate(dest: Path, name: str) -> list[Copied]:
@@ -494,6 +656,7 @@ def generate(dest: Path, name: str) -> list[Copied]:
             f"{SOURCE_NAMES.camel} and {SOURCE_NAMES.upper} are renamed (write it so, or list "
             "the file in UNCHANGED)"
         )
+    patches = rebased_patches(ROOT, files)
     # Built beside DEST and moved into place at the end: a failure leaves nothing behind.
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -502,8 +665,18 @@ def generate(dest: Path, name: str) -> list[Copied]:
         raise Refused(f"{dest}: cannot write there ({error.strerror})") from None
     try:
         write(copies, staging)
-        regenerate(staging, name)
-        commit(staging, name)
+        with tempfile.TemporaryDirectory(prefix=f".{name}-patched-") as tmp:
+            scratch = Path(tmp)
+            patched = apply_to_copies(patches, staging, name, scratch)
+            regenerate(staging, name)
+            merged = []
+            for number, (patch, (diff, copy)) in enumerate(zip(patches, patched, strict=True)):
+                into = scratch / f"merged-{number}"
+                merge_onto_regenerated(patch, diff, copy, scratch / "base", staging, into)
+                merged.append(into)
+            commit(staging, name)
+            write_patches(patches, merged, staging, name)
+        commit(staging, name, amend=True)
         if dest.is_dir():
             dest.rmdir()
         umask = os.umask(0)

@@ -1,7 +1,8 @@
 """scripts/new_binding.py: refusals, the renaming rule over every tracked file, a generated
-project's drift checks and, with ``GREETER_BUILD_NEW_BINDINGS=1`` (a CI step of its own: two
-release builds and a test suite, minutes), two generated projects built, their README commands
-run in a fresh venv, and both used in one process."""
+project's drift checks and example patches and, with ``GREETER_BUILD_NEW_BINDINGS=1`` (a CI
+step of its own: two release builds and a test suite, minutes), two generated projects built,
+their README commands run in a fresh venv, both used in one process, and the first one's
+example patches built and tested by its own recipe step."""
 
 from __future__ import annotations
 
@@ -244,6 +245,114 @@ def test_a_generated_project_is_one_clean_commit_whose_drift_checks_pass(
     assert re.findall(r"^## .*", changelog, re.MULTILINE) == ["## [Unreleased]"]
 
 
+EXAMPLE_PATCHES = ROOT / "examples" / "add-a-function"
+
+
+def _check_patch(project: Path, patch: Path) -> dict[str, int]:
+    """check_patch.py of ``project`` on ``patch`` (applied to the commit it names): lines of
+    code per counted file, and the total under "total"."""
+    done = subprocess.run(
+        [sys.executable, str(project / "examples" / "add-a-function" / "check_patch.py"), patch],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = dict(re.findall(r"^  (\S+): (\d+) lines of code added$", done.stdout, re.MULTILINE))
+    total = re.search(
+        r"^\S+\.patch: \d+ source files, (\d+) lines of code added$", done.stdout, re.M
+    )
+    assert total is not None, done.stdout
+    return {**{path: int(n) for path, n in found.items()}, "total": int(total.group(1))}
+
+
+def test_a_generated_projects_example_patches_are_made_for_its_first_commit(
+    new_binding: ModuleType, generated: Path
+) -> None:
+    """Each example patch is written again for the new project: ``base-commit: root`` (which
+    check_patch.py reads as the first commit), its description and limits renamed, and it
+    applies there and counts exactly what it counts here (the patch keeps its own lines)."""
+    (name,) = _names(new_binding, 1)
+    rename = new_binding.Renamer.to(name)
+    patches = sorted(EXAMPLE_PATCHES.glob("*.patch"))
+    assert [p.name for p in patches] == ["greeting_length.patch", "guest_book.patch", "shout.patch"]
+    roots = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"],
+        cwd=generated,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=generated, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert roots == head
+    for patch in patches:
+        ours = patch.read_text()
+        theirs = (generated / "examples" / "add-a-function" / patch.name).read_text()
+        preamble, their_preamble = ours.split("\ndiff ", 1)[0], theirs.split("\ndiff ", 1)[0]
+        assert their_preamble == re.sub(
+            r"^base-commit: [0-9a-f]{40}$", "base-commit: root", rename.text(preamble), flags=re.M
+        )
+        assert "base-commit: root\n" in theirs
+        expected = {rename.text(path): n for path, n in _check_patch(ROOT, patch).items()}
+        assert _check_patch(generated, generated / "examples" / "add-a-function" / patch.name) == (
+            expected
+        ), patch.name
+
+
+def test_an_example_patch_is_moved_three_ways_onto_a_changed_checkout(
+    new_binding: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A change beside a patch's context (here a line in shout.patch's context, which plain
+    ``git apply`` refuses) is merged; a change to the lines the patch changes stops the
+    generator in one line naming the patch, with nothing written."""
+    _require_tools(new_binding)
+    (name,) = _names(new_binding, 1)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    for path in new_binding.tracked_files(ROOT):  # the working tree, as the generator sees it
+        (clone / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / path, clone / path)
+    functions = clone / "greeter" / "_functions.py"
+    source = functions.read_text()
+    assert source.count('    "greet_many",\n') == 1
+    functions.write_text(
+        source.replace('    "greet_many",\n', '    # more greetings\n    "greet_many",\n')
+    )
+    shout = EXAMPLE_PATCHES / "shout.patch"
+    plain = subprocess.run(
+        ["git", "apply", "--check", str(shout)], cwd=clone, check=False, capture_output=True
+    )
+    assert plain.returncode != 0
+    monkeypatch.setattr(new_binding, "ROOT", clone)
+    dest = tmp_path / "merged"
+    new_binding.generate(dest, name)
+    assert "    # more greetings\n" in (dest / name / "_functions.py").read_text()
+    counted = _check_patch(dest, dest / "examples" / "add-a-function" / "shout.patch")
+    rename = new_binding.Renamer.to(name)
+    assert counted == {rename.text(path): n for path, n in _check_patch(ROOT, shout).items()}
+
+    functions.write_text(source.replace('    "live_strings",\n', '    "live_strings",  # last\n'))
+    refused = tmp_path / "refused"
+    capsys.readouterr()
+    assert new_binding.main([str(refused), "--name", name]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    # greeting_length.patch, the first in order, also adds a line after "live_strings".
+    assert err.startswith(
+        "new_binding: nothing written: examples/add-a-function/greeting_length.patch does not "
+        "apply to this checkout, even three-way (U greeter/_functions.py): remake it as "
+    )
+    assert err.count("\n") == 1
+    assert not refused.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clone", "merged"]
+
+
 def test_the_longest_name_generates_a_project_its_own_checks_accept(
     new_binding: ModuleType, tmp_path: Path
 ) -> None:
@@ -447,3 +556,26 @@ def test_each_generated_library_exports_only_its_own_prefix(
         ).stdout.split()
         unprefixed = {s for s in symbols if not s.startswith(f"{name}_")}
         assert unprefixed == compat, name
+
+
+@needs_builds
+def test_a_generated_projects_example_patches_build_and_pass_their_tests(
+    venv_with_two: tuple[Path, list[str], dict[str, str]],
+) -> None:
+    """The new project's own recipe step (examples/add-a-function/run.sh, which its .ci/run
+    runs): each example patch applied to its first commit, counted, built and tested."""
+    venv, names, env = venv_with_two
+    project = venv.parent / names[0]
+    done = subprocess.run(
+        ["bash", "examples/add-a-function/run.sh"],
+        cwd=project,
+        env={**env, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    patches = sorted(p.name for p in EXAMPLE_PATCHES.glob("*.patch"))
+    counted = re.findall(r"^(\S+\.patch): \d+ source files", done.stdout, re.MULTILINE)
+    assert counted == patches
+    assert done.stdout.splitlines()[-1].startswith("add-a-function: done")

@@ -41,12 +41,23 @@ def counts(output: str) -> tuple[int, int]:
 
 
 def base_of(patch: Path) -> str:
-    """The commit the patch was made for; skips where git or that history is missing (an
-    sdist's tree, a shallow clone)."""
+    """The commit the patch was made for (``root``: the first commit, as in a project
+    scripts/new_binding.py generated); skips where git or that history is missing (an sdist's
+    tree, a shallow clone)."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and the checkout's history")
-    found = re.search(r"^base-commit: ([0-9a-f]{40})$", patch.read_text(), flags=re.MULTILINE)
+    found = re.search(r"^base-commit: ([0-9a-f]{40}|root)$", patch.read_text(), flags=re.MULTILINE)
     assert found is not None, f"{patch.name} names no base commit"
+    if found.group(1) == "root":
+        roots = subprocess.run(
+            ["git", "rev-list", "--max-parents=0", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert len(roots) == 1, roots
+        return roots[0]
     known = subprocess.run(
         ["git", "cat-file", "-e", f"{found.group(1)}^{{commit}}"], cwd=ROOT, check=False
     )
@@ -140,3 +151,56 @@ def test_a_patch_states_the_larger_limits_of_an_object_type(tmp_path: Path) -> N
             f"@@ -1,0 +1,{added} @@\n{body}"
         )
         assert check_patch(str(patch), "--applied", str(tmp_path)).returncode == refused
+
+
+def test_base_commit_root_is_the_first_commit_and_two_first_commits_are_refused(
+    tmp_path: Path,
+) -> None:
+    """A generated project's patches are made for its first commit (``base-commit: root``):
+    applied there whatever came after; a history with two commits without a parent is named."""
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    repo = tmp_path / "repo"
+    (repo / "examples" / "add-a-function").mkdir(parents=True)
+    script = repo / "examples" / "add-a-function" / "check_patch.py"
+    shutil.copy(EXAMPLE / "check_patch.py", script)
+    (repo / "core.py").write_text("one = 1\n")
+
+    def git(*args: str) -> str:
+        identity = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
+        return subprocess.run(
+            ["git", *identity, *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    git("init", "--quiet")
+    git("add", "--all")
+    git("commit", "--quiet", "-m", "first")
+    (repo / "core.py").write_text("uno = 1\n")  # the patch's context, changed since
+    git("commit", "--quiet", "--all", "-m", "second")
+    patch = tmp_path / "two.patch"
+    patch.write_text(
+        "core.two: made for the first commit.\nbase-commit: root\n\n"
+        "diff --git a/core.py b/core.py\n--- a/core.py\n+++ b/core.py\n"
+        "@@ -1 +1,2 @@\n one = 1\n+two = 2\n"
+    )
+
+    def run_check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(patch)], capture_output=True, text=True, check=False
+        )
+
+    done = run_check()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "two.patch: 1 source files, 1 lines of code added"
+    other_root = git("commit-tree", "HEAD^{tree}", "-m", "another first commit")
+    git(
+        "reset",
+        "--quiet",
+        git("commit-tree", "HEAD^{tree}", "-p", "HEAD", "-p", other_root, "-m", "m"),
+    )
+    done = run_check()
+    assert done.returncode == 2
+    assert done.stderr == (
+        "two.patch: the patch is made for the repository's first commit (base-commit: root), "
+        "but it has 2 commits without a parent: name the commit by its hash\n"
+    )
