@@ -112,10 +112,7 @@ mod tests {
         for _ in 0..2 {
             let caught = std::panic::catch_unwind(maybe_injected_panic).unwrap_err();
             let e = crate::error::Error::from_panic(caught.as_ref());
-            assert_eq!(
-                e.message,
-                "Rust panicked: injected panic (greeter_debug_inject_panics)"
-            );
+            assert_eq!(e.message, "Rust panicked: injected panic (greeter_debug_inject_panics)");
         }
         maybe_injected_panic();
         assert_eq!(inject_panics(0), 0);

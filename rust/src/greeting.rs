@@ -181,10 +181,7 @@ mod tests {
             nul.message,
             "the packed names hold 3 NUL-separated names, not 2: a name contains a NUL byte"
         );
-        assert_eq!(
-            greet_many_into(b"a", 2, &mut out).unwrap_err().code,
-            GREETER_ERR_INTERIOR_NUL
-        );
+        assert_eq!(greet_many_into(b"a", 2, &mut out).unwrap_err().code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(
             greet_many_into(b"a\xff", 1, &mut out).unwrap_err().code,
             GREETER_ERR_INVALID_UTF8
@@ -210,10 +207,7 @@ mod tests {
     fn add_checks_overflow() {
         assert_eq!(checked_add(3, 5), Ok(8));
         assert_eq!(checked_add(i32::MAX, 0), Ok(i32::MAX));
-        assert_eq!(
-            checked_add(i32::MIN, -1).unwrap_err().code,
-            GREETER_ERR_OVERFLOW
-        );
+        assert_eq!(checked_add(i32::MIN, -1).unwrap_err().code, GREETER_ERR_OVERFLOW);
         let e = checked_add(i32::MAX, 1).unwrap_err();
         assert_eq!(e.message, "2147483647 + 1 overflows i32");
     }
@@ -234,18 +228,8 @@ mod tests {
         crate::memory::inject_failures(2);
         let e = greeting("x").unwrap_err();
         assert_eq!(e.code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
-        assert_eq!(
-            e.message,
-            "out of memory: cannot allocate 10 bytes for the greeting"
-        );
-        assert_eq!(
-            async_greeting("x").unwrap_err().code,
-            crate::error::GREETER_ERR_OUT_OF_MEMORY
-        );
-        assert_eq!(
-            greeting("x").unwrap(),
-            "Hello, x!",
-            "the next one is served"
-        );
+        assert_eq!(e.message, "out of memory: cannot allocate 10 bytes for the greeting");
+        assert_eq!(async_greeting("x").unwrap_err().code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
+        assert_eq!(greeting("x").unwrap(), "Hello, x!", "the next one is served");
     }
 }

@@ -117,10 +117,7 @@ mod tests {
     fn buffers_have_exact_room_and_copies_are_equal() {
         let _serial = tests_serial();
         let s = text(5, "the greeting").unwrap();
-        assert!(
-            s.is_empty() && s.capacity() >= 6,
-            "room for the C terminator"
-        );
+        assert!(s.is_empty() && s.capacity() >= 6, "room for the C terminator");
         assert_eq!(copy_text("héllo", "a name").unwrap(), "héllo");
         assert!(vec::<u32>(3, "ids").unwrap().capacity() >= 3);
         let mut names = vec::<String>(0, "names").unwrap();
@@ -179,12 +176,7 @@ mod infallible_sites {
 
     /// (file under `rust/src`, API, uses, the bound that makes them safe).
     const ALLOWED: &[(&str, &str, usize, &str)] = &[
-        (
-            "diagnostics.rs",
-            "format!(",
-            1,
-            "an error message: constant text and two numbers",
-        ),
+        ("diagnostics.rs", "format!(", 1, "an error message: constant text and two numbers"),
         (
             "error.rs",
             ".replace(",
@@ -192,24 +184,9 @@ mod infallible_sites {
             "write_c_message escapes an error message: every message is constant text, \
              numbers and at most 40 quoted characters",
         ),
-        (
-            "error.rs",
-            ".to_owned()",
-            2,
-            "a panic's message: the crate's own panic texts",
-        ),
-        (
-            "error.rs",
-            "format!(",
-            1,
-            "a panic's message: the crate's own panic texts",
-        ),
-        (
-            "ffi/diagnostics.rs",
-            "format!(",
-            1,
-            "an error message: constant text and a number",
-        ),
+        ("error.rs", ".to_owned()", 2, "a panic's message: the crate's own panic texts"),
+        ("error.rs", "format!(", 1, "a panic's message: the crate's own panic texts"),
+        ("ffi/diagnostics.rs", "format!(", 1, "an error message: constant text and a number"),
         (
             "ffi/guard.rs",
             ".replace(",
@@ -222,24 +199,9 @@ mod infallible_sites {
             1,
             "a thread's failures not taken yet: at most GREETER_THREAD_FAILURES_KEPT",
         ),
-        (
-            "ffi/tasks.rs",
-            "format!(",
-            1,
-            "an error message: constant text and an OS error",
-        ),
-        (
-            "ffi/types.rs",
-            "format!(",
-            3,
-            "error messages: an argument's name and a number",
-        ),
-        (
-            "greeting.rs",
-            "format!(",
-            2,
-            "error messages: constant text and numbers",
-        ),
+        ("ffi/tasks.rs", "format!(", 1, "an error message: constant text and an OS error"),
+        ("ffi/types.rs", "format!(", 3, "error messages: an argument's name and a number"),
+        ("greeting.rs", "format!(", 2, "error messages: constant text and numbers"),
         (
             "memory.rs",
             "format!(",
@@ -260,12 +222,7 @@ mod infallible_sites {
             "tasks into the queue after reserve_tasks; completions into the room their task \
              was promised at submit (CompletionQueue::promise)",
         ),
-        (
-            "pool.rs",
-            ".to_vec()",
-            1,
-            "an output's inline word handed out: 8 bytes",
-        ),
+        ("pool.rs", ".to_vec()", 1, "an output's inline word handed out: 8 bytes"),
         (
             "pool.rs",
             "format!(",

@@ -964,10 +964,7 @@ mod tests {
         assert_eq!(done.len(), 500);
         for c in done {
             let i = ids.remove(&c.task_id).expect("each id once");
-            assert_eq!(
-                c.result.unwrap().as_bytes(),
-                format!("Async Hello, n{i}!").as_bytes()
-            );
+            assert_eq!(c.result.unwrap().as_bytes(), format!("Async Hello, n{i}!").as_bytes());
         }
         pool.shutdown();
     }
@@ -1035,10 +1032,7 @@ mod tests {
             .map(|c| c.result.unwrap().hand_out())
             .collect();
         names.sort();
-        assert_eq!(
-            names,
-            [b"Async Hello, b!".to_vec(), b"Async Hello, c!".to_vec()]
-        );
+        assert_eq!(names, [b"Async Hello, b!".to_vec(), b"Async Hello, c!".to_vec()]);
         pool.shutdown();
     }
 
@@ -1069,10 +1063,7 @@ mod tests {
         releaser.join().unwrap();
         let done = drain_all(&queue, 1);
         assert_eq!(done[0].task_id, id);
-        assert_eq!(
-            done[0].result.as_ref().unwrap_err().code,
-            GREETER_ERR_SHUT_DOWN
-        );
+        assert_eq!(done[0].result.as_ref().unwrap_err().code, GREETER_ERR_SHUT_DOWN);
         let refused = pool
             .submit(greet("late"), Target::Queue(Arc::clone(&queue)))
             .unwrap_err();
@@ -1097,10 +1088,7 @@ mod tests {
         pool.submit(greet("y"), Target::Queue(Arc::clone(&queue)))
             .unwrap();
         let done = drain_all(&queue, 1);
-        assert_eq!(
-            done[0].result.as_ref().unwrap().as_bytes(),
-            "Async Hello, y!".as_bytes()
-        );
+        assert_eq!(done[0].result.as_ref().unwrap().as_bytes(), "Async Hello, y!".as_bytes());
         pool.shutdown();
     }
 
@@ -1131,15 +1119,9 @@ mod tests {
         assert_eq!(left, 2);
         assert_eq!(queue.drain_while(&mut out, 1, |_| true).unwrap(), 1);
         assert_eq!(queue.drain_while(&mut out, 10, |_| true).unwrap(), 0);
-        assert_eq!(
-            out.iter().map(|c| c.task_id).collect::<Vec<_>>(),
-            [0, 1, 2, 3]
-        );
+        assert_eq!(out.iter().map(|c| c.task_id).collect::<Vec<_>>(), [0, 1, 2, 3]);
         let mut byte = [0u8; 8];
-        assert!(
-            (&queue.wake_rx).read(&mut byte).is_err(),
-            "emptied: wake-up consumed"
-        );
+        assert!((&queue.wake_rx).read(&mut byte).is_err(), "emptied: wake-up consumed");
     }
 
     #[test]
@@ -1154,17 +1136,11 @@ mod tests {
         let mut done = drain_all(&queue, 3);
         done.sort_by_key(|c| c.task_id);
         assert_eq!(done[0].task_id, first);
-        assert_eq!(
-            done[0].result.as_ref().unwrap().as_bytes(),
-            "Async Hello, a!".as_bytes()
-        );
+        assert_eq!(done[0].result.as_ref().unwrap().as_bytes(), "Async Hello, a!".as_bytes());
         assert_eq!(done[1].task_id, first + 1);
         assert_eq!(done[1].result.as_ref().unwrap_err().message, "bad");
         assert_eq!(done[2].task_id, first + 2);
-        assert_eq!(
-            done[2].result.as_ref().unwrap().as_bytes(),
-            "Async Hello, c!".as_bytes()
-        );
+        assert_eq!(done[2].result.as_ref().unwrap().as_bytes(), "Async Hello, c!".as_bytes());
         assert_eq!(pool.submit_many(Vec::new(), &queue).unwrap().1, 0);
         pool.shutdown();
         let refused = pool.submit_many(vec![Ok(greet("x"))], &queue).unwrap_err();
@@ -1210,11 +1186,7 @@ mod tests {
             .unwrap();
         queue.push_many(Vec::new()).unwrap();
         let mut bytes = [0u8; 8];
-        assert_eq!(
-            (&queue.wake_rx).read(&mut bytes).unwrap(),
-            1,
-            "one wake-up byte"
-        );
+        assert_eq!((&queue.wake_rx).read(&mut bytes).unwrap(), 1, "one wake-up byte");
         let mut out = Vec::new();
         queue.drain_into(&mut out, 10).unwrap();
         let ids: Vec<u64> = out.iter().map(|c| c.task_id).collect();
@@ -1251,10 +1223,7 @@ mod tests {
     #[test]
     fn absurd_thread_counts_are_refused_not_attempted() {
         for threads in [GREETER_MAX_POOL_THREADS + 1, 1 << 40, usize::MAX] {
-            assert_eq!(
-                Pool::start(threads, 1).err().unwrap().code,
-                GREETER_ERR_INVALID_ARGUMENT
-            );
+            assert_eq!(Pool::start(threads, 1).err().unwrap().code, GREETER_ERR_INVALID_ARGUMENT);
             assert_eq!(
                 global::configure(threads, 1).unwrap_err().code,
                 GREETER_ERR_INVALID_ARGUMENT
@@ -1277,11 +1246,7 @@ mod tests {
         let mut disarmed = owning();
         disarmed.disarm();
         drop(disarmed);
-        assert_eq!(
-            RELEASED.load(Ordering::SeqCst),
-            1,
-            "handed out: not released"
-        );
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 1, "handed out: not released");
         assert_eq!(Output::from(-2i64).as_bytes(), (-2i64).to_ne_bytes());
         assert_eq!(Output::from(String::from("é")).as_bytes(), "é".as_bytes());
         assert_eq!(Output::from(vec![0u8, 255]).hand_out(), [0, 255]);
@@ -1299,9 +1264,7 @@ mod tests {
         let job: Job = Box::new(move || {
             started_tx.send(()).unwrap();
             release_rx.recv().unwrap();
-            Ok(Output::owning([0; 8], || {
-                RELEASED.store(true, Ordering::SeqCst)
-            }))
+            Ok(Output::owning([0; 8], || RELEASED.store(true, Ordering::SeqCst)))
         });
         let id = pool.submit(job, Target::Queue(Arc::clone(&queue))).unwrap();
         started_rx.recv().unwrap();
@@ -1335,33 +1298,19 @@ mod tests {
         let jobs = vec![Ok(greet("a")), Err(bad), Ok(greet("c")), Ok(greet("d"))];
         let (first, n) = pool.submit_many(jobs, &queue).unwrap();
         assert_eq!(n, 4);
-        assert_eq!(
-            promised(&queue),
-            4,
-            "the running task and three queued; the refused delivered"
-        );
+        assert_eq!(promised(&queue), 4, "the running task and three queued; the refused delivered");
         assert!(queue.len() == 1 && queue.capacity() >= 5);
         assert_eq!(pool.cancel(first + 2), CancelOutcome::Removed);
         release_tx.send(()).unwrap();
         let done = drain_all(&queue, 4);
         assert_eq!(done.len(), 4);
         pool.shutdown();
-        assert_eq!(
-            promised(&queue),
-            0,
-            "delivered, or given back by the cancelled task"
-        );
+        assert_eq!(promised(&queue), 0, "delivered, or given back by the cancelled task");
     }
 
     #[test]
     fn zero_sizes_are_refused() {
-        assert_eq!(
-            Pool::start(0, 1).err().unwrap().code,
-            GREETER_ERR_INVALID_ARGUMENT
-        );
-        assert_eq!(
-            Pool::start(1, 0).err().unwrap().code,
-            GREETER_ERR_INVALID_ARGUMENT
-        );
+        assert_eq!(Pool::start(0, 1).err().unwrap().code, GREETER_ERR_INVALID_ARGUMENT);
+        assert_eq!(Pool::start(1, 0).err().unwrap().code, GREETER_ERR_INVALID_ARGUMENT);
     }
 }

@@ -82,10 +82,7 @@ enum Op {
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
-    vec(
-        prop_oneof![(1u8..6).prop_map(Op::Push), (0usize..8).prop_map(Op::Drain),],
-        0..60,
-    )
+    vec(prop_oneof![(1u8..6).prop_map(Op::Push), (0usize..8).prop_map(Op::Drain),], 0..60)
 }
 
 proptest! {

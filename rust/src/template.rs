@@ -59,10 +59,7 @@ impl Template {
     pub fn from_utf8(bytes: &[u8]) -> Result<Template> {
         check_size(bytes)?;
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            Error::new(
-                GREETER_ERR_INVALID_UTF8,
-                format!("template is not valid UTF-8: {e}"),
-            )
+            Error::new(GREETER_ERR_INVALID_UTF8, format!("template is not valid UTF-8: {e}"))
         })?;
         Template::parse(text)
     }
@@ -262,10 +259,7 @@ impl Template {
 
 /// The error for output no buffer can hold.
 fn too_long() -> Error {
-    Error::new(
-        GREETER_ERR_INVALID_ARGUMENT,
-        "the greetings would be over isize::MAX bytes",
-    )
+    Error::new(GREETER_ERR_INVALID_ARGUMENT, "the greetings would be over isize::MAX bytes")
 }
 
 /// Refuses a template over [`GREETER_TEMPLATE_MAX_BYTES`] before reading it, naming the
@@ -288,10 +282,7 @@ fn check_size(bytes: &[u8]) -> Result<()> {
     };
     Err(refuse(
         at,
-        format!(
-            "{} bytes of UTF-8, over the {GREETER_TEMPLATE_MAX_BYTES}-byte limit",
-            bytes.len()
-        ),
+        format!("{} bytes of UTF-8, over the {GREETER_TEMPLATE_MAX_BYTES}-byte limit", bytes.len()),
     ))
 }
 
@@ -360,33 +351,17 @@ mod tests {
                 "unknown placeholder {name!r} (only {name} is allowed; write '{{' and '}}' \
                  for literal braces)",
             ),
-            (
-                "🦀 {name",
-                2,
-                "a '{' that opens no placeholder (write '{{' for a literal brace)",
-            ),
+            ("🦀 {name", 2, "a '{' that opens no placeholder (write '{{' for a literal brace)"),
             (
                 "{name} {x{name}",
                 7,
                 "a '{' that opens no placeholder (write '{{' for a literal brace)",
             ),
-            (
-                "é{name}}",
-                7,
-                "a '}' that closes nothing (write '}}' for a literal brace)",
-            ),
-            (
-                "{{name}",
-                6,
-                "a '}' that closes nothing (write '}}' for a literal brace)",
-            ),
+            ("é{name}}", 7, "a '}' that closes nothing (write '}}' for a literal brace)"),
+            ("{{name}", 6, "a '}' that closes nothing (write '}}' for a literal brace)"),
             ("{name}ü\0", 7, "a NUL character"),
             // The first problem found is the one reported.
-            (
-                "a}b{c",
-                1,
-                "a '}' that closes nothing (write '}}' for a literal brace)",
-            ),
+            ("a}b{c", 1, "a '}' that closes nothing (write '}}' for a literal brace)"),
         ];
         for (text, at, problem) in cases {
             assert_eq!(
@@ -454,10 +429,7 @@ mod tests {
         assert_eq!(t.render_into("ab", &mut small), Ok(7));
         assert_eq!(small, [9u8; 6], "nothing is written when it does not fit");
         assert!(t.rendered_len(usize::MAX).is_err());
-        assert_eq!(
-            t.rendered_len(isize::MAX as usize / 2 - 1),
-            Ok(isize::MAX as usize)
-        );
+        assert_eq!(t.rendered_len(isize::MAX as usize / 2 - 1), Ok(isize::MAX as usize));
         let e = t.rendered_len(isize::MAX as usize / 2).unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
         assert_eq!(t.rendered_len(10), Ok(23));
@@ -470,15 +442,8 @@ mod tests {
         crate::memory::inject_failures(1);
         let e = t.render("x").unwrap_err();
         assert_eq!(e.code, crate::error::GREETER_ERR_OUT_OF_MEMORY);
-        assert_eq!(
-            e.message,
-            "out of memory: cannot allocate 10923 bytes for the greeting"
-        );
-        assert_eq!(
-            t.render("x").unwrap().len(),
-            10_922,
-            "the next one is served"
-        );
+        assert_eq!(e.message, "out of memory: cannot allocate 10923 bytes for the greeting");
+        assert_eq!(t.render("x").unwrap().len(), 10_922, "the next one is served");
         // Over isize::MAX: refused before any allocation is tried.
         let huge = Template::parse("{name}{name}").unwrap();
         assert_eq!(
@@ -607,10 +572,7 @@ mod proptests {
         let mut out = vec![0u8; want.len()];
         let n = t.render_many_into(packed.as_bytes(), names.len(), &mut out);
         prop_assert_eq!(n, Ok(want.len()));
-        prop_assert_eq!(
-            t.rendered_many_len(packed.len(), names.len()),
-            Some(want.len())
-        );
+        prop_assert_eq!(t.rendered_many_len(packed.len(), names.len()), Some(want.len()));
         prop_assert_eq!(&out[..], want.as_bytes());
         Ok(())
     }

@@ -14,10 +14,7 @@ use crate::error::{
 /// error message ("name").
 pub fn validate_text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("{what} is not valid UTF-8: {e}"),
-        )
+        Error::new(GREETER_ERR_INVALID_UTF8, format!("{what} is not valid UTF-8: {e}"))
     })?;
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         return Err(Error::new(
@@ -40,10 +37,7 @@ pub fn split_packed(
         ));
     }
     let text = std::str::from_utf8(packed).map_err(|e| {
-        Error::new(
-            GREETER_ERR_INVALID_UTF8,
-            format!("the names are not valid UTF-8: {e}"),
-        )
+        Error::new(GREETER_ERR_INVALID_UTF8, format!("the names are not valid UTF-8: {e}"))
     })?;
     let fields = packed.iter().filter(|&&b| b == 0).count() + 1;
     if count > 0 && fields != count {
@@ -66,10 +60,7 @@ mod tests {
     fn texts_are_validated() {
         assert_eq!(validate_text(b"Alice", "name"), Ok("Alice"));
         assert_eq!(validate_text(b"", "name").unwrap(), "");
-        assert_eq!(
-            validate_text(b"a\xffb", "name").unwrap_err().code,
-            GREETER_ERR_INVALID_UTF8
-        );
+        assert_eq!(validate_text(b"a\xffb", "name").unwrap_err().code, GREETER_ERR_INVALID_UTF8);
         let e = validate_text(b"ab\0c", "name").unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(e.message, "name contains a NUL byte at offset 2");
@@ -83,13 +74,7 @@ mod tests {
         assert_eq!(split_packed(b"", 0).unwrap().count(), 0);
         let e = split_packed(b"a\0b", 1).unwrap_err();
         assert_eq!(e.code, GREETER_ERR_INTERIOR_NUL);
-        assert_eq!(
-            split_packed(b"\xff", 1).unwrap_err().code,
-            GREETER_ERR_INVALID_UTF8
-        );
-        assert_eq!(
-            split_packed(b"a", 0).unwrap_err().code,
-            GREETER_ERR_INVALID_ARGUMENT
-        );
+        assert_eq!(split_packed(b"\xff", 1).unwrap_err().code, GREETER_ERR_INVALID_UTF8);
+        assert_eq!(split_packed(b"a", 0).unwrap_err().code, GREETER_ERR_INVALID_ARGUMENT);
     }
 }

@@ -50,9 +50,7 @@ pub extern "C" fn add_numbers(a: i32, b: i32) -> i32 {
 pub unsafe extern "C" fn greet(name: *const c_char) -> *mut c_char {
     // SAFETY: a NULL status; `name` as this function's contract states.
     unsafe {
-        guard(std::ptr::null_mut(), || {
-            string_out(greeting(c_str_in(name)?)?, std::ptr::null_mut())
-        })
+        guard(std::ptr::null_mut(), || string_out(greeting(c_str_in(name)?)?, std::ptr::null_mut()))
     }
 }
 
@@ -105,11 +103,7 @@ pub unsafe extern "C" fn async_greet(
     name: *const c_char, callback: Option<extern "C" fn(*mut c_char)>,
 ) {
     // SAFETY: a NULL status; `name` and `callback` as this function's contract states.
-    unsafe {
-        guard(std::ptr::null_mut(), || {
-            greet_then_call_back(name, callback)
-        })
-    }
+    unsafe { guard(std::ptr::null_mut(), || greet_then_call_back(name, callback)) }
 }
 
 /// Queues the async greeting of `name` with a job whose completion goes to `callback` (as an

@@ -88,11 +88,7 @@ pub unsafe extern "C" fn greeter_debug_shapes_submit(
     queue: *const GreeterCompletionQueue, first: *mut u64, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
-    unsafe {
-        guard(status, || {
-            submit_shape(shape, names, lens, count, queue, first)
-        })
-    }
+    unsafe { guard(status, || submit_shape(shape, names, lens, count, queue, first)) }
 }
 
 /// The body of `greeter_debug_shapes_submit`.
@@ -112,10 +108,7 @@ unsafe fn submit_shape(
                 let template = Arc::new(Counted::new(Template::parse(text)?));
                 Ok(handle_result::<GreeterGreeter>(template))
             }),
-            _ => Err(Error::new(
-                GREETER_ERR_INVALID_ARGUMENT,
-                format!("no result shape {shape}"),
-            )),
+            _ => Err(Error::new(GREETER_ERR_INVALID_ARGUMENT, format!("no result shape {shape}"))),
         }
     }
 }

@@ -148,9 +148,5 @@ pub unsafe extern "C" fn greeter_greet_submit(
     first: *mut u64, status: *mut GreeterStatus,
 ) -> usize {
     // SAFETY: the pointers are as this function's contract states.
-    unsafe {
-        guard(status, || {
-            submit(names, lens, count, queue, first, async_greeting)
-        })
-    }
+    unsafe { guard(status, || submit(names, lens, count, queue, first, async_greeting)) }
 }

@@ -241,10 +241,7 @@ mod tests {
             let text = std::ffi::CStr::from_ptr(status.message).to_str().unwrap();
             assert_eq!(text, "Rust panicked: boom");
             guard(&mut status as *mut _, || Ok(()));
-            assert!(
-                status.message.is_null(),
-                "a reused status frees its old message"
-            );
+            assert!(status.message.is_null(), "a reused status frees its old message");
             assert_eq!(guard(std::ptr::null_mut(), || Ok(3usize)), 3);
         }
     }

@@ -163,9 +163,7 @@ pub unsafe extern "C" fn greeter_greeter_greet_submit(
         guard(status, || {
             // Each job holds a reference of its own, dropped when the job ends, before its
             // completion is delivered.
-            submit_method(greeter, names, lens, count, queue, first_id, |g, name| {
-                g.render(name)
-            })
+            submit_method(greeter, names, lens, count, queue, first_id, |g, name| g.render(name))
         })
     }
 }
@@ -233,14 +231,8 @@ mod tests {
         assert_eq!(greet(g, "é"), "<é|é>");
         // SAFETY: a live handle; an empty name with no buffer asks only for the length.
         unsafe {
-            assert_eq!(
-                greeter_greeter_greet_into(g, b"".as_ptr().cast(), 0, null_mut(), 0),
-                3
-            );
-            assert_eq!(
-                greeter_greeter_greet_into(g, b"ab".as_ptr().cast(), 2, null_mut(), 0),
-                7
-            );
+            assert_eq!(greeter_greeter_greet_into(g, b"".as_ptr().cast(), 0, null_mut(), 0), 3);
+            assert_eq!(greeter_greeter_greet_into(g, b"ab".as_ptr().cast(), 2, null_mut(), 0), 7);
         }
         let mut out = [0u8; 32];
         let mut s = status();
@@ -273,11 +265,7 @@ mod tests {
         let before = greeter_live_objects();
         let mut s = status();
         assert!(new("no placeholder", &mut s).is_null());
-        assert_eq!(
-            greeter_live_objects(),
-            before,
-            "a refused template creates nothing"
-        );
+        assert_eq!(greeter_live_objects(), before, "a refused template creates nothing");
         assert_eq!(s.code, GREETER_ERR_INVALID_TEMPLATE);
         // SAFETY: a message handed out by the failed call.
         let text = unsafe { CStr::from_ptr(s.message) }.to_str().unwrap();
@@ -330,10 +318,7 @@ mod tests {
                 0
             );
             assert_eq!(s.code, GREETER_ERR_INTERIOR_NUL);
-            assert_eq!(
-                greeter_greeter_greet_many(null(), null(), 0, 0, null_mut(), 0, &mut s),
-                0
-            );
+            assert_eq!(greeter_greeter_greet_many(null(), null(), 0, 0, null_mut(), 0, &mut s), 0);
             assert_eq!(s.code, GREETER_ERR_NULL_POINTER);
             crate::ffi::common::greeter_status_clear(&mut s);
             greeter_greeter_free(g);
@@ -384,18 +369,9 @@ mod tests {
         }
         got.sort_by_key(|c| c.task_id);
         assert_eq!(got[0].task_id, first);
-        assert_eq!(
-            got[0].result.as_ref().map(Output::as_bytes),
-            Ok("«a»".as_bytes())
-        );
-        assert_eq!(
-            got[1].result.as_ref().unwrap_err().code,
-            GREETER_ERR_INTERIOR_NUL
-        );
-        assert_eq!(
-            got[2].result.as_ref().map(Output::as_bytes),
-            Ok("«世界»".as_bytes())
-        );
+        assert_eq!(got[0].result.as_ref().map(Output::as_bytes), Ok("«a»".as_bytes()));
+        assert_eq!(got[1].result.as_ref().unwrap_err().code, GREETER_ERR_INTERIOR_NUL);
+        assert_eq!(got[2].result.as_ref().map(Output::as_bytes), Ok("«世界»".as_bytes()));
         // A job drops its reference before its completion is delivered.
         assert!(alive.upgrade().is_none(), "the object outlived its tasks");
         assert_eq!(greeter_live_objects(), before);

@@ -84,11 +84,7 @@ where
     let borrowed = unsafe { handle_in(handle, H::WHAT) }?;
     let object: Arc<H::Inner> = Arc::clone(&borrowed);
     // SAFETY: forwarded from this function's contract.
-    unsafe {
-        submit(names, lens, count, queue, first, move |text| {
-            work(&object, text)
-        })
-    }
+    unsafe { submit(names, lens, count, queue, first, move |text| work(&object, text)) }
 }
 
 /// Queues `jobs` for `queue` as [`submit`] does, for an export whose inputs are not packed
@@ -258,9 +254,7 @@ pub unsafe extern "C" fn greeter_queue_drain(
     // SAFETY: the pointers are as this function's contract states.
     unsafe {
         guard(status, || {
-            drain(
-                queue, ids, codes, lens, capacity, data, data_len, data_used, remaining,
-            )
+            drain(queue, ids, codes, lens, capacity, data, data_len, data_used, remaining)
         })
     }
 }

@@ -121,31 +121,17 @@ fn every_export_body_is_one_guard_call() {
         );
     }
     let names: BTreeSet<String> = bodies.into_iter().map(|(n, _)| n).collect();
-    assert_eq!(
-        names,
-        header_exports(),
-        "the boundary's exports and the header differ"
-    );
+    assert_eq!(names, header_exports(), "the boundary's exports and the header differ");
 }
 
 #[test]
 fn the_source_check_refuses_work_outside_the_guard() {
-    assert!(is_one_guard_call(
-        "\n    unsafe { guard(status, || Ok(f(x))) }\n"
-    ));
-    assert!(is_one_guard_call(
-        " // SAFETY: why\n unsafe {\n guard(s, || {\n Ok(1)\n })\n }"
-    ));
+    assert!(is_one_guard_call("\n    unsafe { guard(status, || Ok(f(x))) }\n"));
+    assert!(is_one_guard_call(" // SAFETY: why\n unsafe {\n guard(s, || {\n Ok(1)\n })\n }"));
     assert!(is_one_guard_call(" unsafe { guard(s, || Ok(())) };"));
-    assert!(!is_one_guard_call(
-        " let x = 1; unsafe { guard(status, || Ok(x)) } "
-    ));
-    assert!(!is_one_guard_call(
-        " unsafe { guard(status, || Ok(1)) }; free(p) "
-    ));
-    assert!(!is_one_guard_call(
-        " unsafe { guard(status, || Ok(1)); free(p) } "
-    ));
+    assert!(!is_one_guard_call(" let x = 1; unsafe { guard(status, || Ok(x)) } "));
+    assert!(!is_one_guard_call(" unsafe { guard(status, || Ok(1)) }; free(p) "));
+    assert!(!is_one_guard_call(" unsafe { guard(status, || Ok(1)); free(p) } "));
     assert!(!is_one_guard_call(" unsafe { free(p) } "));
     assert!(!is_one_guard_call(" a.wrapping_add(b) "));
 }
@@ -177,11 +163,7 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
     // export's body reads any argument; every pointer passed is NULL or a valid status.
     unsafe {
         vec![
-            (
-                "add_numbers",
-                ValueOnly,
-                Box::new(|_| add_numbers(1, 2) == 0),
-            ),
+            ("add_numbers", ValueOnly, Box::new(|_| add_numbers(1, 2) == 0)),
             ("greet", ValueOnly, Box::new(|_| greet(null()).is_null())),
             (
                 "free_string",
@@ -228,11 +210,7 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 ValueOnly,
                 Box::new(|_| greeter_live_strings() == GREETER_FAILED),
             ),
-            (
-                "greeter_version",
-                ValueOnly,
-                Box::new(|_| greeter_version().is_null()),
-            ),
+            ("greeter_version", ValueOnly, Box::new(|_| greeter_version().is_null())),
             (
                 "greeter_debug_inject_panics",
                 ValueOnly,
@@ -360,21 +338,9 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                     true
                 }),
             ),
-            (
-                "greeter_task_cancel",
-                Status,
-                Box::new(|s| greeter_task_cancel(1, s) == 0),
-            ),
-            (
-                "greeter_queue_new",
-                Status,
-                Box::new(|s| greeter_queue_new(s).is_null()),
-            ),
-            (
-                "greeter_queue_fd",
-                Status,
-                Box::new(|s| greeter_queue_fd(null(), s) == 0),
-            ),
+            ("greeter_task_cancel", Status, Box::new(|s| greeter_task_cancel(1, s) == 0)),
+            ("greeter_queue_new", Status, Box::new(|s| greeter_queue_new(s).is_null())),
+            ("greeter_queue_fd", Status, Box::new(|s| greeter_queue_fd(null(), s) == 0)),
             (
                 "greeter_queue_drain",
                 Status,
@@ -400,18 +366,11 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
 fn every_export_turns_a_panic_into_its_failure_value() {
     let exports = every_export();
     let names: BTreeSet<String> = exports.iter().map(|(n, _, _)| (*n).to_owned()).collect();
-    assert_eq!(
-        names,
-        header_exports(),
-        "every export in the header has a case here"
-    );
+    assert_eq!(names, header_exports(), "every export in the header has a case here");
     let mut status = new_status();
     for (name, reports, call) in exports {
         panic_in_next_guard();
-        assert!(
-            call(&mut status),
-            "{name}: not its failure value after a panic"
-        );
+        assert!(call(&mut status), "{name}: not its failure value after a panic");
         match reports {
             Reports::Status => assert_eq!(status.code, GREETER_ERR_PANIC, "{name}"),
             Reports::Thread => {
@@ -470,10 +429,7 @@ fn greet_with_status() {
         );
         inject_panics(1);
         assert!(greeter_greet(b"x".as_ptr().cast(), 1, &mut len, &mut status).is_null());
-        assert_eq!(
-            message(&status),
-            "Rust panicked: injected panic (greeter_debug_inject_panics)"
-        );
+        assert_eq!(message(&status), "Rust panicked: injected panic (greeter_debug_inject_panics)");
         greeter_status_clear(&mut status);
         assert_eq!((status.code, status.message.is_null()), (GREETER_OK, true));
         greeter_status_clear(null_mut());
@@ -498,10 +454,7 @@ fn hot_paths_report_through_the_thread_status() {
         let mut buf = [0u8; 16];
         let n = greeter_greet_into(b"Bob".as_ptr().cast(), 3, buf.as_mut_ptr().cast(), 16);
         assert_eq!(&buf[..n as usize], b"Hello, Bob!");
-        assert_eq!(
-            greeter_greet_into(b"Bob".as_ptr().cast(), 3, null_mut(), 0),
-            11
-        );
+        assert_eq!(greeter_greet_into(b"Bob".as_ptr().cast(), 3, null_mut(), 0), 11);
         let n = greeter_greet_into(b"\xff".as_ptr().cast(), 1, buf.as_mut_ptr().cast(), 16);
         assert_eq!(n, GREETER_FAILED);
         greeter_status_take_thread(&mut status);
@@ -511,14 +464,8 @@ fn hot_paths_report_through_the_thread_status() {
         greeter_status_take_thread(&mut status);
         assert_eq!(message(&status), "out is NULL");
         // Too long for the buffer: not read (here, not even there), its length comes back.
-        assert_eq!(
-            greeter_greet_into(null(), 1 << 40, buf.as_mut_ptr().cast(), 16),
-            (1 << 40) + 8
-        );
-        assert_eq!(
-            greeter_greet_into(null(), usize::MAX, null_mut(), 0),
-            GREETER_FAILED
-        );
+        assert_eq!(greeter_greet_into(null(), 1 << 40, buf.as_mut_ptr().cast(), 16), (1 << 40) + 8);
+        assert_eq!(greeter_greet_into(null(), usize::MAX, null_mut(), 0), GREETER_FAILED);
         greeter_status_take_thread(&mut status);
         assert_eq!(status.code, GREETER_ERR_INVALID_ARGUMENT);
         greeter_status_clear(&mut status);
@@ -544,10 +491,7 @@ fn greet_many_fills_the_callers_buffer() {
         assert_eq!(status.code, GREETER_OK);
         assert_eq!(&out[..n], b"Hello, Ann!\0Hello, !\0Hello, Bo!");
         let n = greeter_greet_many(packed.as_ptr().cast(), 7, 3, null_mut(), 0, &mut status);
-        assert_eq!(
-            n, 31,
-            "a zero-length output may be NULL: the needed length comes back"
-        );
+        assert_eq!(n, 31, "a zero-length output may be NULL: the needed length comes back");
         let n = greeter_greet_many(null(), 0, 0, null_mut(), 0, &mut status);
         assert_eq!((n, status.code), (0, GREETER_OK));
         let n = greeter_greet_many(
@@ -585,10 +529,7 @@ unsafe fn drain(
     let mut got = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while got.len() < count {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "completions did not arrive"
-        );
+        assert!(std::time::Instant::now() < deadline, "completions did not arrive");
         // SAFETY: valid arrays for the stated lengths; `queue` by contract.
         let k = unsafe {
             greeter_queue_drain(
@@ -640,11 +581,7 @@ fn submit_round_trips_through_the_drain() {
         assert_eq!(got[0], (first, GREETER_OK, "Async Hello, Ann!".into()));
         assert_eq!(
             got[1],
-            (
-                first + 1,
-                GREETER_ERR_INTERIOR_NUL,
-                "name contains a NUL byte at offset 1".into()
-            )
+            (first + 1, GREETER_ERR_INTERIOR_NUL, "name contains a NUL byte at offset 1".into())
         );
         assert_eq!(got[2], (first + 2, GREETER_OK, "Async Hello, Cyd!".into()));
 
@@ -848,11 +785,7 @@ fn async_results_of_every_shape_cross_as_bytes_with_a_length() {
     let before = greeter_live_objects();
     let got = shapes(GREETER_DEBUG_SHAPE_GREETER, &["<{name}>", "no placeholder"]);
     assert_eq!(got[1].0, GREETER_ERR_INVALID_TEMPLATE);
-    assert_eq!(
-        greeter_live_objects(),
-        before + 1,
-        "the caller owns the handed-out object"
-    );
+    assert_eq!(greeter_live_objects(), before + 1, "the caller owns the handed-out object");
     let (code, bytes) = &got[0];
     assert_eq!((*code, bytes.len()), (GREETER_OK, 8));
     let address = u64::from_ne_bytes(bytes[..].try_into().unwrap()) as usize;
@@ -905,10 +838,7 @@ fn a_result_never_handed_out_releases_what_it_owns() {
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while greeter_live_objects() != before {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "objects of dropped results leaked"
-        );
+        assert!(std::time::Instant::now() < deadline, "objects of dropped results leaked");
         std::thread::yield_now();
     }
 }

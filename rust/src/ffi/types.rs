@@ -35,10 +35,7 @@ use crate::texts::validate_text;
 /// no longer than a slice may be.
 fn check_region(is_null: bool, len: usize, what: &str) -> Result<()> {
     if is_null {
-        return Err(Error::new(
-            GREETER_ERR_NULL_POINTER,
-            format!("{what} is NULL"),
-        ));
+        return Err(Error::new(GREETER_ERR_NULL_POINTER, format!("{what} is NULL")));
     }
     if len > isize::MAX as usize {
         return Err(Error::new(
@@ -71,10 +68,7 @@ pub unsafe fn bytes_in<'a>(ptr: *const c_char, len: usize, what: &str) -> Result
 pub unsafe fn text_in<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a str> {
     check_region(ptr.is_null(), len, what)?;
     // SAFETY: non-NULL and within isize::MAX, readable for `len` bytes by the caller's contract.
-    validate_text(
-        unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) },
-        what,
-    )
+    validate_text(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }, what)
 }
 
 /// Borrows `count` texts packed back to back at `ptr`, the `i`-th `lens[i]` bytes long. The
@@ -90,11 +84,7 @@ pub unsafe fn texts_in<'a>(
     if count == 0 {
         return Ok(Vec::new());
     }
-    check_region(
-        lens.is_null(),
-        count.saturating_mul(std::mem::size_of::<usize>()),
-        "lens",
-    )?;
+    check_region(lens.is_null(), count.saturating_mul(std::mem::size_of::<usize>()), "lens")?;
     // SAFETY: non-NULL, readable for `count` elements by contract, size checked above.
     let lens = unsafe { std::slice::from_raw_parts(lens, count) };
     let total = lens
@@ -124,11 +114,7 @@ pub unsafe fn slice_out<'a, T>(ptr: *mut T, count: usize, what: &str) -> Result<
     if count == 0 {
         return Ok(&mut []);
     }
-    check_region(
-        ptr.is_null(),
-        count.saturating_mul(std::mem::size_of::<T>()),
-        what,
-    )?;
+    check_region(ptr.is_null(), count.saturating_mul(std::mem::size_of::<T>()), what)?;
     // SAFETY: non-NULL, within isize::MAX bytes, writable for `count` elements and not aliased,
     // by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, count) })
@@ -263,16 +249,11 @@ impl<T> Deref for Borrowed<T> {
 /// holds until the borrow ends (it is not freed concurrently).
 pub unsafe fn handle_in<H: Handle>(ptr: *const H, what: &str) -> Result<Borrowed<H::Inner>> {
     if ptr.is_null() {
-        return Err(Error::new(
-            GREETER_ERR_NULL_POINTER,
-            format!("{what} is NULL"),
-        ));
+        return Err(Error::new(GREETER_ERR_NULL_POINTER, format!("{what} is NULL")));
     }
     // SAFETY: made by `Arc::into_raw` in `handle_out` and still counted, since the caller holds
     // that reference for the call; ManuallyDrop leaves the count untouched.
-    Ok(Borrowed(ManuallyDrop::new(unsafe {
-        Arc::from_raw(ptr.cast::<H::Inner>())
-    })))
+    Ok(Borrowed(ManuallyDrop::new(unsafe { Arc::from_raw(ptr.cast::<H::Inner>()) })))
 }
 
 /// The body of an export that makes a new object: `value`, counted by `greeter_live_objects`
@@ -371,22 +352,12 @@ mod tests {
             assert_eq!((n, &buf[..3]), (Ok(3), &b"ABC"[..]));
             let long = "straße".as_bytes();
             let n = map_text_into(long.as_ptr().cast(), 7, buf.as_mut_ptr().cast(), 3, upper);
-            assert_eq!(
-                (n, &buf[..3]),
-                (Ok(7), &b"ABC"[..]),
-                "too long: nothing written"
-            );
+            assert_eq!((n, &buf[..3]), (Ok(7), &b"ABC"[..]), "too long: nothing written");
             let n = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 0, upper);
             assert_eq!(n, Ok(7));
             let null = map_text_into(long.as_ptr().cast(), 7, std::ptr::null_mut(), 4, upper);
             assert_eq!(null.unwrap_err().code, GREETER_ERR_NULL_POINTER);
-            let bad = map_text_into(
-                b"\xff".as_ptr().cast(),
-                1,
-                buf.as_mut_ptr().cast(),
-                8,
-                upper,
-            );
+            let bad = map_text_into(b"\xff".as_ptr().cast(), 1, buf.as_mut_ptr().cast(), 8, upper);
             assert_eq!(bad.unwrap_err().code, GREETER_ERR_INVALID_UTF8);
         }
     }
@@ -409,10 +380,7 @@ mod tests {
             let nul = text_in(b"a\0".as_ptr().cast(), 2, "name").unwrap_err();
             assert_eq!(
                 (nul.code, nul.message.as_str()),
-                (
-                    GREETER_ERR_INTERIOR_NUL,
-                    "name contains a NUL byte at offset 1"
-                )
+                (GREETER_ERR_INTERIOR_NUL, "name contains a NUL byte at offset 1")
             );
             assert_eq!(bytes_in(std::ptr::null(), 0, "names"), Ok(&[][..]));
         }
@@ -424,10 +392,7 @@ mod tests {
         // SAFETY: `lens` holds 3 lengths summing to the 6 bytes given.
         let texts = unsafe { texts_in(b"AnnB\0d".as_ptr().cast(), lens.as_ptr(), 3) }.unwrap();
         assert_eq!(texts[0], Ok("Ann"));
-        assert_eq!(
-            texts[1].as_ref().unwrap_err().code,
-            GREETER_ERR_INTERIOR_NUL
-        );
+        assert_eq!(texts[1].as_ref().unwrap_err().code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(texts[2], Ok(""));
         // SAFETY: NULL pointers, refused before any read.
         unsafe {
@@ -500,11 +465,7 @@ mod tests {
                 assert_eq!(borrowed.as_str(), "shared");
                 Arc::clone(&borrowed)
             };
-            assert_eq!(
-                Arc::strong_count(&value),
-                3,
-                "a borrow leaves the count alone"
-            );
+            assert_eq!(Arc::strong_count(&value), 3, "a borrow leaves the count alone");
             drop(task_ref);
             assert!(handle_in::<Thing>(std::ptr::null(), "thing").is_err());
             drop(handle_free(ptr));
