@@ -322,7 +322,7 @@ def test_an_example_patch_is_moved_three_ways_onto_a_changed_checkout(
     source = functions.read_text()
     assert source.count('    "greet_many",\n') == 1
     functions.write_text(
-        source.replace('    "greet_many",\n', '    # more greetings\n    "greet_many",\n')
+        source.replace('    "greet_many",\n', '    "greet_many",\n    # more greetings\n')
     )
     shout = EXAMPLE_PATCHES / "shout.patch"
     plain = subprocess.run(
