@@ -264,8 +264,8 @@ class Handle:
     ``close()`` (or leaving a ``with`` block) frees the pointer at once, or, when a call using it
     is running on another thread, as soon as that call returns; closing again does nothing. An
     object never closed is freed when it is collected. A subclass reads :attr:`_ptr` into a
-    local before using it (None: :meth:`_closed_error`), or calls :meth:`_pointer`; its
-    methods need no marking (see :meth:`__init_subclass__`). Copying or pickling raises
+    local before using it (None: :meth:`_closed_error`), or calls ``_pointer()``; its
+    methods need no marking (see ``__init_subclass__``). Copying or pickling raises
     TypeError unless the subclass says how (``__reduce_ex__``).
     """
 
