@@ -234,6 +234,19 @@ def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
         return completions
 
 
+def _bytes_argument(data: bytes) -> bytes:
+    """``data`` itself when it is bytes; TypeError otherwise."""
+    if not isinstance(data, bytes):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    return data
+
+
+@overload
+def async_function(
+    submit: Callable[..., int], *bound: Any, takes: type[bytes], lift: Callable[[bytes], T]
+) -> Callable[[bytes], Coroutine[Any, Any, T]]: ...
+
+
 @overload
 def async_function(
     submit: Callable[..., int], *bound: Any
@@ -247,11 +260,20 @@ def async_function(
 
 
 def async_function(
-    submit: Callable[..., int], *bound: Any, lift: Callable[[bytes], Any] = _pool.TEXT
-) -> Callable[[str], Coroutine[Any, Any, Any]]:
+    submit: Callable[..., int],
+    *bound: Any,
+    takes: type[str] | type[bytes] = str,
+    lift: Callable[[bytes], Any] = _pool.TEXT,
+) -> Callable[[Any], Coroutine[Any, Any, Any]]:
     """The coroutine function for the submit export ``submit`` (``greeter_<name>_submit``),
     called as ``submit(*bound, names, lens, count, queue, first_id, status)``: ``bound`` are
-    the arguments before the texts, such as an object's handle for a method.
+    the arguments before the inputs, such as an object's handle for a method.
+
+    ``takes`` states the argument's type: ``str`` (the default; sent as UTF-8, for an export
+    built on ``submit``) or ``bytes`` (sent as they are, for one built on ``submit_bytes``).
+    Only ``bytes`` itself (or a subclass) is taken, not ``bytearray`` or ``memoryview``: the
+    argument waits in Python until the loop's next flush, and a mutable buffer could change
+    meanwhile. Any other argument raises TypeError naming the type expected.
 
     ``lift`` states how the function's result (bytes with a length, in the shape its export
     documents) becomes its Python value: :data:`~greeter._pool.TEXT` (the default),
@@ -263,7 +285,10 @@ def async_function(
     the awaiting task cancels the Rust task if it has not started; either way its result is
     freed. When the pool's queue is full it waits for room (backpressure) instead of failing.
     """
+    if takes is not str and takes is not bytes:
+        raise TypeError(f"takes must be str or bytes, not {takes!r}")
     submitter = _Submitter(submit, bound, lift)
+    to_bytes = encode if takes is str else _bytes_argument
     export = getattr(submit, "__name__", "")
     public = None
     if export.startswith("greeter_") and export.endswith("_submit"):
@@ -276,8 +301,8 @@ def async_function(
         "instead"
     )
 
-    async def call(text: str) -> Any:
-        data = encode(text)
+    async def call(argument: Any) -> Any:
+        data = to_bytes(argument)
         try:
             loop = _get_running_loop()
         except RuntimeError:
