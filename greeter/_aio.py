@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 from greeter import _pool
-from greeter._core import Handle, code_error, encode
+from greeter._core import Handle, as_bytes, code_error, encode
 from greeter.errors import GreeterError, QueueFullError
 
 _get_running_loop = asyncio.get_running_loop
@@ -234,13 +234,6 @@ def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
         return completions
 
 
-def _bytes_argument(data: bytes) -> bytes:
-    """``data`` itself when it is bytes; TypeError otherwise."""
-    if not isinstance(data, bytes):
-        raise TypeError(f"data must be bytes, not {type(data).__name__}")
-    return data
-
-
 @overload
 def async_function(
     submit: Callable[..., int], *bound: Any, takes: type[bytes], lift: Callable[[bytes], T]
@@ -288,7 +281,7 @@ def async_function(
     if takes is not str and takes is not bytes:
         raise TypeError(f"takes must be str or bytes, not {takes!r}")
     submitter = _Submitter(submit, bound, lift)
-    to_bytes = encode if takes is str else _bytes_argument
+    to_bytes = encode if takes is str else as_bytes
     export = getattr(submit, "__name__", "")
     public = None
     if export.startswith("greeter_") and export.endswith("_submit"):
