@@ -276,7 +276,12 @@ def test_a_generated_projects_example_patches_are_made_for_its_first_commit(
     (name,) = _names(new_binding, 1)
     rename = new_binding.Renamer.to(name)
     patches = sorted(EXAMPLE_PATCHES.glob("*.patch"))
-    assert [p.name for p in patches] == ["greeting_length.patch", "guest_book.patch", "shout.patch"]
+    assert [p.name for p in patches] == [
+        "checksum.patch",
+        "greeting_length.patch",
+        "guest_book.patch",
+        "shout.patch",
+    ]
     roots = subprocess.run(
         ["git", "rev-list", "--max-parents=0", "HEAD"],
         cwd=generated,
