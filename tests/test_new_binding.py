@@ -294,7 +294,7 @@ def _counted_as_stated(
 
 
 def test_a_generated_projects_example_patches_are_made_for_its_first_commit(
-    new_binding: ModuleType, generated: Path
+    new_binding: ModuleType, check_patch: ModuleType, generated: Path
 ) -> None:
     """Each example patch here is written again for the new project: ``base-commit: root``
     (which check_patch.py reads as the first commit), its description and limits renamed, and
@@ -305,17 +305,10 @@ def test_a_generated_projects_example_patches_are_made_for_its_first_commit(
     written = sorted((generated / "examples" / "add-a-function").glob("*.patch"))
     assert [p.name for p in written] == [p.name for p in patches]
     assert len(patches) >= 4
-    roots = subprocess.run(
-        ["git", "rev-list", "--max-parents=0", "HEAD"],
-        cwd=generated,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=generated, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert roots == head
+    ).stdout.strip()
+    assert check_patch.first_commit(generated) == head
     for patch in patches:
         ours = patch.read_text()
         theirs = (generated / "examples" / "add-a-function" / patch.name).read_text()
