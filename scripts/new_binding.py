@@ -529,11 +529,13 @@ def write_patches(
         (project / rename.text(patch.path)).write_text(text, encoding="utf-8")
 
 
-# Where the README's table and the walkthrough state a patch's size ("three source files, 30
-# lines of code"), and what check_patch.py prints for it.
+# A patch's size as the docs state it ("three source files, 30 lines of code"), and as
+# check_patch.py prints it.
 SIZE_CLAIM = re.compile(r"((?:one|two|three|four)\s+source\s+files,\s+)\d+(\s+lines\s+of\s+code)")
 COUNTED = re.compile(r"^\S+\.patch: \d+ source files, (\d+) lines of code added$", re.MULTILINE)
-SIZE_CLAIMED_IN = {"README.md": "\n", "docs/adding-a-function.md": "\n## "}  # file: its parts
+# The docs that state it, each split into the parts that link to one patch: the README's
+# table rows (lines) and the walkthrough's sections.
+SIZE_CLAIMED_IN = {"README.md": "\n", "docs/adding-a-function.md": "\n## "}
 
 
 def restate_sizes(patches: list[ExamplePatch], project: Path, name: str) -> None:
