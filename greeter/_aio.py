@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
 from greeter import _pool
-from greeter._core import Handle, code_error, encode
+from greeter._core import Handle, as_bytes, code_error, encode
 from greeter.errors import GreeterError, QueueFullError
 
 _get_running_loop = asyncio.get_running_loop
@@ -236,6 +236,12 @@ def _register(loop: asyncio.AbstractEventLoop) -> _LoopCompletions:
 
 @overload
 def async_function(
+    submit: Callable[..., int], *bound: Any, takes: type[bytes], lift: Callable[[bytes], T]
+) -> Callable[[bytes], Coroutine[Any, Any, T]]: ...
+
+
+@overload
+def async_function(
     submit: Callable[..., int], *bound: Any
 ) -> Callable[[str], Coroutine[Any, Any, str]]: ...
 
@@ -247,11 +253,20 @@ def async_function(
 
 
 def async_function(
-    submit: Callable[..., int], *bound: Any, lift: Callable[[bytes], Any] = _pool.TEXT
-) -> Callable[[str], Coroutine[Any, Any, Any]]:
+    submit: Callable[..., int],
+    *bound: Any,
+    takes: type[str] | type[bytes] = str,
+    lift: Callable[[bytes], Any] = _pool.TEXT,
+) -> Callable[[Any], Coroutine[Any, Any, Any]]:
     """The coroutine function for the submit export ``submit`` (``greeter_<name>_submit``),
     called as ``submit(*bound, names, lens, count, queue, first_id, status)``: ``bound`` are
-    the arguments before the texts, such as an object's handle for a method.
+    the arguments before the inputs, such as an object's handle for a method.
+
+    ``takes`` states the argument's type: ``str`` (the default; sent as UTF-8, for an export
+    built on ``submit``) or ``bytes`` (sent as they are, for one built on ``submit_bytes``).
+    Only ``bytes`` itself (or a subclass) is taken, not ``bytearray`` or ``memoryview``: the
+    argument waits in Python until the loop's next flush, and a mutable buffer could change
+    meanwhile. Any other argument raises TypeError naming the type expected.
 
     ``lift`` states how the function's result (bytes with a length, in the shape its export
     documents) becomes its Python value: :data:`~greeter._pool.TEXT` (the default),
@@ -263,7 +278,10 @@ def async_function(
     the awaiting task cancels the Rust task if it has not started; either way its result is
     freed. When the pool's queue is full it waits for room (backpressure) instead of failing.
     """
+    if takes is not str and takes is not bytes:
+        raise TypeError(f"takes must be str or bytes, not {takes!r}")
     submitter = _Submitter(submit, bound, lift)
+    to_bytes = encode if takes is str else as_bytes
     export = getattr(submit, "__name__", "")
     public = None
     if export.startswith("greeter_") and export.endswith("_submit"):
@@ -276,8 +294,8 @@ def async_function(
         "instead"
     )
 
-    async def call(text: str) -> Any:
-        data = encode(text)
+    async def call(argument: Any) -> Any:
+        data = to_bytes(argument)
         try:
             loop = _get_running_loop()
         except RuntimeError:

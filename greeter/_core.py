@@ -60,6 +60,7 @@ __all__ = [
     "NULL",
     "RELEASE_AT_CLOSE",
     "Handle",
+    "as_bytes",
     "call",
     "call_i64",
     "code_error",
@@ -195,6 +196,15 @@ def encode(name: str) -> bytes:
         return _str_encode(name)
     except TypeError:
         raise TypeError(f"name must be str, not {type(name).__name__}") from None
+
+
+def as_bytes(data: bytes) -> bytes:
+    """``data`` itself when it is bytes (a subclass included); TypeError otherwise. Not
+    ``bytearray`` or ``memoryview``: an asynchronous call's argument waits for its loop's next
+    flush, and a mutable buffer could change meanwhile; sync and async take the same types."""
+    if not isinstance(data, bytes):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    return data
 
 
 # --- handles: what Python owns that Rust handed out ---------------------------------------------

@@ -31,12 +31,15 @@ the sdist against the files git tracks).
 The example patches (examples/add-a-function/*.patch) name the commit they were made for, which
 the new project does not have: each is moved onto this checkout's files (a three-way apply,
 which needs the blobs of the commit it names, so this checkout's history), renamed, applied
-to the new project's files, merged file by file into them as regenerated (the patch keeps its
-own lines; the lines around them are the new project's), and written again as the difference
-from the new project, marked ``base-commit: root`` (its first and only commit, which
-check_patch.py reads as such). A patch that does not apply or merge stops the generator,
-naming the patch, with nothing written. Run it with the dev environment (`make venv`, then
-`.venv/bin/python scripts/new_binding.py ...`): it needs git, cargo, cbindgen, ruff and pycparser.
+to a copy of the new project's files, formatted there as the new project is (so that a
+renamed line that sorts or wraps differently never conflicts), merged file by file into the
+regenerated files, and written again as the difference from the new project, marked
+``base-commit: root`` (its first and only commit, which check_patch.py reads as such); the
+README and docs/adding-a-function.md then state its lines of code as counted there (a longer
+name can wrap a line, a shorter one join two). A patch that does not apply or merge stops the
+generator, naming the patch, with nothing written. Run it with the dev environment (`make
+venv`, then `.venv/bin/python scripts/new_binding.py ...`): it needs git, cargo, cbindgen, ruff
+and pycparser.
 
 NAME must be a lower-case identifier (a letter, then letters, digits and single underscores,
 at most 30 characters), not a Python keyword, builtin or standard-library module, not a Rust
@@ -428,13 +431,26 @@ def patched_paths(diff: str) -> list[str]:
     return sorted(set(re.findall(r"^diff --git a/\S+ b/(\S+)$", diff, re.MULTILINE)))
 
 
+def format_sources(project: Path) -> None:
+    """Rust (cargo fmt) and Python (ruff's fixes, then its formatter) formatted again: the new
+    names sort differently (imports, __all__) and change line lengths, which these put right as
+    they would after a rename by hand. The new project and every copy an example patch is
+    applied to go through it, so that each patch is written formatted as the project is."""
+    run(["cargo", "fmt"], project / "rust")
+    run([sys.executable, "-m", "ruff", "check", "--quiet", "--fix", "--exit-zero", "."], project)
+    run([sys.executable, "-m", "ruff", "format", "--quiet", "."], project)
+
+
 def apply_to_copies(
     patches: list[ExamplePatch], project: Path, name: str, scratch: Path
 ) -> list[tuple[str, Path]]:
     """Per patch, its renamed diff and a copy of the new project (not yet regenerated) with
-    that diff applied; and, as ``scratch / "base"``, a copy without it."""
+    that diff applied; and, as ``scratch / "base"``, a copy without it. Each copy is formatted
+    as the new project will be (format_sources), so that a copy and the base differ by the
+    patch's changes alone, formatted for the new names."""
     rename = Renamer.to(name)
     shutil.copytree(project, scratch / "base", symlinks=True)
+    format_sources(scratch / "base")
     copies = []
     for number, patch in enumerate(patches):
         copy = scratch / str(number)
@@ -446,6 +462,7 @@ def apply_to_copies(
             git(["apply", "-"], copy, ceiling, stdin=diff)
         except RegenerationError as failure:
             raise RegenerationError(f"{patch.path}, renamed: {failure}") from None
+        format_sources(copy)
         copies.append((diff, copy))
     return copies
 
@@ -454,9 +471,10 @@ def merge_onto_regenerated(
     patch: ExamplePatch, diff: str, patched: Path, base: Path, project: Path, merged: Path
 ) -> None:
     """merged: the regenerated project with the patch's changes merged in, file by file (three
-    ways, from the copy before regeneration): the patch keeps its own lines as it wrote them,
-    while the lines around them are formatted as the project's are. Then the headers and the
-    stub are made again, for the exports the patch adds."""
+    ways, from the base copy): both copies are formatted as the project is, so the merge meets
+    only the patch's changes and what regeneration adds beyond formatting (a README section, a
+    new changelog). Then the headers and the stub are made again, for the exports the patch
+    adds."""
     shutil.copytree(project, merged, symlinks=True)
     for path in patched_paths(diff):
         new, old, target = patched / path, base / path, merged / path
@@ -476,7 +494,7 @@ def merge_onto_regenerated(
             if done.returncode != 0:
                 raise RegenerationError(
                     f"{patch.path}: its change to {path} conflicts with the new project's "
-                    "formatting of the lines around it"
+                    "regenerated file"
                 )
             target.write_bytes(done.stdout)
     run([sys.executable, "scripts/header.py"], merged)
@@ -509,6 +527,42 @@ def write_patches(
         if leftovers:
             raise RegenerationError(f"{patch.path} keeps {', '.join(leftovers)} after renaming")
         (project / rename.text(patch.path)).write_text(text, encoding="utf-8")
+
+
+# A patch's size as the docs state it ("three source files, 30 lines of code"), and as
+# check_patch.py prints it.
+SIZE_CLAIM = re.compile(r"((?:one|two|three|four)\s+source\s+files,\s+)\d+(\s+lines\s+of\s+code)")
+COUNTED = re.compile(r"^\S+\.patch: \d+ source files, (\d+) lines of code added$", re.MULTILINE)
+# The docs that state it, each split into the parts that link to one patch: the README's
+# table rows (lines) and the walkthrough's sections.
+SIZE_CLAIMED_IN = {"README.md": "\n", "docs/adding-a-function.md": "\n## "}
+
+
+def restate_sizes(patches: list[ExamplePatch], project: Path, name: str) -> None:
+    """Each patch's lines of code as the new project's check_patch.py counts them, in the README
+    row and the walkthrough section that link to it: formatted for the new names, a patch may
+    take more lines (a longer name wraps one) or fewer (a shorter name joins two) than here."""
+    rename = Renamer.to(name)
+    for patch in patches:
+        path = rename.text(patch.path)
+        done = subprocess.run(
+            [sys.executable, f"{EXAMPLE_PATCHES}/check_patch.py", path],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        counted = COUNTED.search(done.stdout)
+        if counted is None:
+            raise RegenerationError(f"{path}: check_patch.py counts nothing:\n{done.stderr}")
+        link = f"add-a-function/{Path(path).name})"
+        for doc, separator in SIZE_CLAIMED_IN.items():
+            parts = (project / doc).read_text(encoding="utf-8").split(separator)
+            restated = [
+                SIZE_CLAIM.sub(rf"\g<1>{counted.group(1)}\g<2>", part) if link in part else part
+                for part in parts
+            ]
+            (project / doc).write_text(separator.join(restated), encoding="utf-8")
 
 
 def write(copies: list[Copied], dest: Path) -> None:
@@ -575,22 +629,25 @@ def start_changelog(changelog: Path) -> None:
     )
 
 
-def relax_line_length(project: Path) -> None:
+def relax_line_length(project: Path, patched: list[Path]) -> None:
     """A longer name makes some comments and strings longer than ruff's line length, which the
-    formatter does not rewrap: the files that have such lines skip the line-length check (a
-    higher limit for all would change what other rules accept, ruff's SIM108 among them)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "E501", "--output-format", "concise"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    files = sorted(set(re.findall(r"^(.+?):\d+:\d+: E501 ", result.stdout, re.MULTILINE)))
+    formatter does not rewrap: the files that have such lines, in the project or added by an
+    example patch (the copies it is applied to), skip the line-length check (a higher limit
+    for all would change what other rules accept, ruff's SIM108 among them)."""
+    files: set[str] = set()
+    for tree in [project, *patched]:
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--select", "E501", "--output-format=concise"],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        files.update(re.findall(r"^(.+?):\d+:\d+: E501 ", result.stdout, re.MULTILINE))
     if not files:
         return
     pyproject = project / "pyproject.toml"
-    ignores = "".join(f'"{path}" = ["E501"]\n' for path in files)
+    ignores = "".join(f'"{path}" = ["E501"]\n' for path in sorted(files))
     pyproject.write_text(
         pyproject.read_text(encoding="utf-8").rstrip("\n")
         + "\n\n[tool.ruff.lint.extend-per-file-ignores]\n"
@@ -601,21 +658,18 @@ def relax_line_length(project: Path) -> None:
     )
 
 
-def regenerate(project: Path, name: str) -> None:
-    """Everything in the new project that follows from the names (module docstring)."""
+def regenerate(project: Path, name: str, patched: list[Path]) -> None:
+    """Everything in the new project that follows from the names (module docstring); patched:
+    the copies the example patches are applied to."""
     python = sys.executable
     # Cargo.lock lists packages sorted by name: cargo writes it again for the new crate name
     # (keeping every locked version), then the builds' --locked must accept it.
     run(["cargo", "tree", "--offline", "--quiet", "-e", "all"], project / "rust")
     run(["cargo", "tree", "--offline", "--quiet", "-e", "all", "--locked"], project / "rust")
-    run(["cargo", "fmt"], project / "rust")
     run([python, "scripts/header.py"], project)
     run([python, "scripts/gen_stub.py"], project)
-    # The new names sort differently (imports, __all__) and change line lengths: ruff's own
-    # fixes and formatter put that right, as they would after a rename by hand.
-    run([python, "-m", "ruff", "check", "--quiet", "--fix", "--exit-zero", "."], project)
-    run([python, "-m", "ruff", "format", "--quiet", "."], project)
-    relax_line_length(project)
+    format_sources(project)
+    relax_line_length(project, patched)
     add_domain_section(project / "README.md", name)
     start_changelog(project / "CHANGELOG.md")
     run([python, "scripts/header.py", "--check"], project)
@@ -668,7 +722,7 @@ def generate(dest: Path, name: str) -> list[Copied]:
         with tempfile.TemporaryDirectory(prefix=f".{name}-patched-") as tmp:
             scratch = Path(tmp)
             patched = apply_to_copies(patches, staging, name, scratch)
-            regenerate(staging, name)
+            regenerate(staging, name, [copy for _, copy in patched])
             merged = []
             for number, (patch, (diff, copy)) in enumerate(zip(patches, patched, strict=True)):
                 into = scratch / f"merged-{number}"
@@ -676,6 +730,7 @@ def generate(dest: Path, name: str) -> list[Copied]:
                 merged.append(into)
             commit(staging, name)
             write_patches(patches, merged, staging, name)
+            restate_sizes(patches, staging, name)
         commit(staging, name, amend=True)
         if dest.is_dir():
             dest.rmdir()

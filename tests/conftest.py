@@ -86,6 +86,12 @@ def bench() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
+def check_patch() -> ModuleType:
+    """The checkout's examples/add-a-function/check_patch.py: applies and counts a patch."""
+    return _checkout_script("check_patch", ROOT / "examples" / "add-a-function" / "check_patch.py")
+
+
+@pytest.fixture(scope="session")
 def new_binding() -> ModuleType:
     """The checkout's scripts/new_binding.py: the generator of renamed projects."""
     return _checkout_script("new_binding", ROOT / "scripts" / "new_binding.py")

@@ -218,3 +218,33 @@ def test_exit_with_calls_of_each_shape_in_flight() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "exiting\n"
     assert "Fatal" not in done.stderr
+
+
+bytes_reversed = _aio.async_function(
+    lib.greeter_debug_shapes_submit,
+    lib.GREETER_DEBUG_SHAPE_BYTES,
+    takes=bytes,
+    lift=_pool.BYTES,
+)
+
+
+def test_bytes_arguments_are_sent_as_they_are() -> None:
+    async def main() -> list[bytes]:
+        return await asyncio.gather(*(bytes_reversed(b"ab%d\xc3\xa9" % i) for i in range(200)))
+
+    assert asyncio.run(main()) == [(b"ab%d\xc3\xa9" % i)[::-1] for i in range(200)]
+    # Not encoded by Python: this export takes text, so Rust refuses bytes that are not UTF-8.
+    with pytest.raises(greeter.InvalidUtf8Error):
+        asyncio.run(bytes_reversed(b"\xff"))
+    assert asyncio.run(bytes_reversed(b"")) == b""
+
+
+@pytest.mark.parametrize("argument", ["ab", bytearray(b"ab"), memoryview(b"ab"), 1, None])
+def test_a_bytes_argument_of_another_type_is_refused(argument: Any) -> None:
+    with pytest.raises(TypeError, match=f"^data must be bytes, not {type(argument).__name__}$"):
+        asyncio.run(bytes_reversed(argument))
+
+
+def test_the_argument_type_is_str_or_bytes() -> None:
+    with pytest.raises(TypeError, match=r"^takes must be str or bytes, not <class 'int'>$"):
+        _aio.async_function(lib.greeter_debug_shapes_submit, takes=int)  # type: ignore[call-overload]

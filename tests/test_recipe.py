@@ -25,7 +25,7 @@ def test_the_readme_c_api_table_names_every_export_and_nothing_else(ffi_build: M
     assert named == set(ffi_build.header_functions(ROOT / "include" / "greeter.h"))
 
 
-def check_patch(*args: str) -> subprocess.CompletedProcess[str]:
+def run_check_patch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(EXAMPLE / "check_patch.py"), *args],
         capture_output=True,
@@ -40,7 +40,7 @@ def counts(output: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-def base_of(patch: Path) -> str:
+def base_of(check_patch: ModuleType, patch: Path) -> str:
     """The commit the patch was made for (``root``: the first commit, as in a project
     scripts/new_binding.py generated); skips where git or that history is missing (an sdist's
     tree, a shallow clone)."""
@@ -49,15 +49,7 @@ def base_of(patch: Path) -> str:
     found = re.search(r"^base-commit: ([0-9a-f]{40}|root)$", patch.read_text(), flags=re.MULTILINE)
     assert found is not None, f"{patch.name} names no base commit"
     if found.group(1) == "root":
-        roots = subprocess.run(
-            ["git", "rev-list", "--max-parents=0", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert len(roots) == 1, roots
-        return roots[0]
+        return str(check_patch.first_commit())
     known = subprocess.run(
         ["git", "cat-file", "-e", f"{found.group(1)}^{{commit}}"], cwd=ROOT, check=False
     )
@@ -84,13 +76,13 @@ def test_every_example_patch_has_a_row_of_the_readme_table() -> None:
 
 @pytest.mark.parametrize("name", sorted(patch.name for patch in EXAMPLE.glob("*.patch")))
 def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_readme_says(
-    name: str,
+    check_patch: ModuleType, name: str
 ) -> None:
     """Applied to the commit it was made for, never to the working tree: a user's own changes
     (the recipe asks for some near the patch's context) cannot make it fail."""
     patch = EXAMPLE / name
-    base_of(patch)
-    done = check_patch(str(patch))
+    base_of(check_patch, patch)
+    done = run_check_patch(str(patch))
     assert done.returncode == 0, done.stdout + done.stderr
     files, lines = counts(done.stdout)
     words = {1: "one", 2: "two", 3: "three", 4: "four"}
@@ -109,12 +101,14 @@ def test_each_example_patch_applies_to_its_commit_and_stays_as_small_as_the_read
     assert lines <= max_lines
 
 
-def test_the_count_is_the_same_wherever_the_hunks_land(tmp_path: Path) -> None:
+def test_the_count_is_the_same_wherever_the_hunks_land(
+    check_patch: ModuleType, tmp_path: Path
+) -> None:
     """Applied at an offset (40 lines above every hunk: more than a test module is away), the
     patch counts the same: test modules are found where the hunks landed, not where the patch
     says they were."""
     patch = EXAMPLE / "shout.patch"
-    base = base_of(patch)
+    base = base_of(check_patch, patch)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", base], cwd=ROOT, capture_output=True, check=True
     )
@@ -125,9 +119,9 @@ def test_the_count_is_the_same_wherever_the_hunks_land(tmp_path: Path) -> None:
             comment = "//" if path.endswith(".rs") else "#"
             source.write_text(f"{comment} moved\n" * 40 + source.read_text())
     subprocess.run(["git", "apply", str(patch)], cwd=tmp_path, check=True)
-    shifted = check_patch(str(patch), "--applied", str(tmp_path))
+    shifted = run_check_patch(str(patch), "--applied", str(tmp_path))
     assert shifted.returncode == 0, shifted.stdout + shifted.stderr
-    assert counts(shifted.stdout) == counts(check_patch(str(patch)).stdout)
+    assert counts(shifted.stdout) == counts(run_check_patch(str(patch)).stdout)
 
 
 def test_the_line_count_refuses_a_patch_over_the_limit(tmp_path: Path) -> None:
@@ -136,7 +130,7 @@ def test_the_line_count_refuses_a_patch_over_the_limit(tmp_path: Path) -> None:
     patch.write_text(
         f"--- a/greeter/_functions.py\n+++ b/greeter/_functions.py\n@@ -1,0 +1,31 @@\n{body}"
     )
-    done = check_patch(str(patch), "--applied", str(tmp_path))
+    done = run_check_patch(str(patch), "--applied", str(tmp_path))
     assert done.returncode == 1
     assert "1 source files, 31 lines of code added" in done.stdout
 
@@ -150,7 +144,7 @@ def test_a_patch_states_the_larger_limits_of_an_object_type(tmp_path: Path) -> N
             f"{header}--- a/greeter/_objects.py\n+++ b/greeter/_objects.py\n"
             f"@@ -1,0 +1,{added} @@\n{body}"
         )
-        assert check_patch(str(patch), "--applied", str(tmp_path)).returncode == refused
+        assert run_check_patch(str(patch), "--applied", str(tmp_path)).returncode == refused
 
 
 def test_base_commit_root_is_the_first_commit_and_two_first_commits_are_refused(

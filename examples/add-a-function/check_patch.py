@@ -87,7 +87,12 @@ def base_commit(patch: str) -> str:
         )
     if match.group(1) != FIRST_COMMIT:
         return match.group(1)
-    roots = git("rev-list", "--max-parents=0", "HEAD").split()
+    return first_commit()
+
+
+def first_commit(repository: Path = ROOT) -> str:
+    """The repository's first commit: the one commit without a parent (``base-commit: root``)."""
+    roots = git("rev-list", "--max-parents=0", "HEAD", cwd=repository).split()
     if len(roots) != 1:
         raise PatchError(
             f"the patch is made for the repository's first commit (base-commit: root), but it "

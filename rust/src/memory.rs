@@ -51,6 +51,13 @@ pub fn copy_text(source: &str, what: &str) -> Result<String> {
     Ok(s)
 }
 
+/// A copy of `source`, asked for fallibly.
+pub fn copy_bytes(source: &[u8], what: &str) -> Result<Vec<u8>> {
+    let mut v = vec(source.len(), what)?;
+    v.extend_from_slice(source); // fits: no reallocation
+    Ok(v)
+}
+
 /// An empty vector with room for `n` elements.
 pub fn vec<T>(n: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();

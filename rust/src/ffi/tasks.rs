@@ -14,9 +14,10 @@ use std::sync::Arc;
 use crate::error::{Error, GreeterCode, Result, GREETER_ERR_INVALID_ARGUMENT, GREETER_OK};
 use crate::ffi::guard::{guard, GreeterStatus};
 use crate::ffi::types::{
-    buffer_out, handle_free, handle_in, handle_out, slice_out, texts_in, value_out, Handle,
+    buffer_out, byte_strings_in, handle_free, handle_in, handle_out, slice_out, texts_in,
+    value_out, Handle,
 };
-use crate::memory::{copy_text, vec};
+use crate::memory::{copy_bytes, copy_text, vec};
 use crate::pool::{global, Completion, CompletionQueue, Job, Output};
 
 /// A completion queue: completed tasks for one consumer (one event loop), with a file
@@ -64,6 +65,30 @@ pub unsafe fn submit<R: Into<Output>>(
     let mut jobs = vec(texts.len(), "the tasks")?;
     jobs.extend(texts.into_iter().map(|t| t.and_then(job))); // fits: room made above
                                                              // SAFETY: forwarded from this function's contract.
+    unsafe { enqueue(jobs, &queue, first) }
+}
+
+/// [`submit`] for a function of bytes: queues `work` on each packed input byte string (any
+/// bytes, NUL included). The body of a `_submit` export whose inputs are bytes.
+///
+/// # Safety
+/// `data`, `lens`, `count` as for [`byte_strings_in`]; the other arguments as for [`submit`].
+pub unsafe fn submit_bytes<R: Into<Output>>(
+    data: *const c_char, lens: *const usize, count: usize, queue: *const GreeterCompletionQueue,
+    first: *mut u64, work: impl Fn(&[u8]) -> Result<R> + Clone + Send + 'static,
+) -> Result<usize> {
+    // SAFETY: forwarded from this function's contract.
+    let queue = unsafe { handle_in(queue, "queue") }?;
+    // SAFETY: forwarded from this function's contract.
+    let inputs = unsafe { byte_strings_in(data, lens, count) }?;
+    // A copy that cannot be allocated fails its own task.
+    let job = |bytes: &[u8]| -> Result<Job> {
+        let (bytes, work) = (copy_bytes(bytes, "an input")?, work.clone());
+        Ok(Box::new(move || work(&bytes).map(Into::into)))
+    };
+    let mut jobs = vec(inputs.len(), "the tasks")?;
+    jobs.extend(inputs.into_iter().map(job)); // fits: room made above
+                                              // SAFETY: forwarded from this function's contract.
     unsafe { enqueue(jobs, &queue, first) }
 }
 

@@ -559,6 +559,31 @@ unsafe fn drain(
 }
 
 #[test]
+fn submit_bytes_takes_any_bytes() {
+    let _serial = tests_serial();
+    let mut status = new_status();
+    let mut first = 0u64;
+    let sizes = |data: &[u8]| Ok(format!("{} bytes {data:?}", data.len()));
+    // SAFETY: valid pointers throughout; the queue is freed at the end.
+    unsafe {
+        let q = greeter_queue_new(&mut status);
+        let lens = [2usize, 0, 3];
+        let n = submit_bytes(b"\0\xffabc".as_ptr().cast(), lens.as_ptr(), 3, q, &mut first, sizes);
+        assert_eq!(n, Ok(3));
+        let got = drain(q, 3, 256);
+        assert_eq!(got[0], (first, GREETER_OK, "2 bytes [0, 255]".into()));
+        assert_eq!(got[1], (first + 1, GREETER_OK, "0 bytes []".into()));
+        assert_eq!(got[2], (first + 2, GREETER_OK, "3 bytes [97, 98, 99]".into()));
+        assert_eq!(submit_bytes(null(), null(), 0, q, &mut first, sizes), Ok(0));
+        let e = submit_bytes(b"x".as_ptr().cast(), null(), 1, q, &mut first, sizes).unwrap_err();
+        assert_eq!(e.code, GREETER_ERR_NULL_POINTER);
+        let e = submit_bytes(null(), [1usize].as_ptr(), 1, q, &mut first, sizes).unwrap_err();
+        assert_eq!(e.code, GREETER_ERR_NULL_POINTER);
+        greeter_queue_free(q);
+    }
+}
+
+#[test]
 fn submit_round_trips_through_the_drain() {
     let _serial = tests_serial();
     let mut status = new_status();

@@ -5,6 +5,7 @@
 //! | borrowed UTF-8 text in: `const char *p, size_t len` | `&str` | [`text_in`] |
 //! | borrowed bytes in: `const char *p, size_t len` | `&[u8]` | [`bytes_in`] |
 //! | packed texts in: `const char *p, const size_t *lens, size_t count` | `Vec<Result<&str>>` | [`texts_in`] |
+//! | packed bytes in: `const char *p, const size_t *lens, size_t count` | `Vec<&[u8]>` | [`byte_strings_in`] |
 //! | caller's buffer out: `char *p, size_t len` | `&mut [u8]` | [`buffer_out`] |
 //! | caller's array out: `T *p, size_t count` | `&mut [T]` | [`slice_out`] |
 //! | owned string out: `char *`, freed by `greeter_string_free` | `String` | [`string_out`], [`string_free`] |
@@ -76,11 +77,37 @@ pub unsafe fn text_in<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<
 /// validated on its own, so one bad text does not hide the others.
 ///
 /// # Safety
-/// When `count` is not 0, `lens` is NULL or readable for `count` lengths, and `ptr` is NULL or
-/// readable for their sum; both stay valid and unmodified for `'a`.
+/// As for [`packed_in`].
 pub unsafe fn texts_in<'a>(
     ptr: *const c_char, lens: *const usize, count: usize,
 ) -> Result<Vec<Result<&'a str>>> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { packed_in(ptr, lens, count, "names", |text| validate_text(text, "name")) }
+}
+
+/// Borrows `count` byte strings packed back to back at `ptr`, the `i`-th `lens[i]` bytes long,
+/// any bytes (NUL included). The error is for the arguments as a whole (NULL, lengths
+/// overflowing).
+///
+/// # Safety
+/// As for [`packed_in`].
+pub unsafe fn byte_strings_in<'a>(
+    ptr: *const c_char, lens: *const usize, count: usize,
+) -> Result<Vec<&'a [u8]>> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { packed_in(ptr, lens, count, "data", |bytes| bytes) }
+}
+
+/// The `count` inputs packed back to back at `ptr` (the `i`-th `lens[i]` bytes long), each
+/// passed through `each`: the body of [`texts_in`] and [`byte_strings_in`]. `what` names the
+/// packed inputs in errors.
+///
+/// # Safety
+/// When `count` is not 0, `lens` is NULL or readable for `count` lengths, and `ptr` is NULL or
+/// readable for their sum; both stay valid and unmodified for `'a`.
+unsafe fn packed_in<'a, T>(
+    ptr: *const c_char, lens: *const usize, count: usize, what: &str, each: impl Fn(&'a [u8]) -> T,
+) -> Result<Vec<T>> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -92,15 +119,15 @@ pub unsafe fn texts_in<'a>(
         .try_fold(0usize, |acc, &n| acc.checked_add(n))
         .ok_or_else(|| Error::new(GREETER_ERR_INVALID_ARGUMENT, "the lengths overflow"))?;
     // SAFETY: forwarded from this function's contract (`total` bytes readable).
-    let packed = unsafe { bytes_in(ptr, total, "names") }?;
-    let mut texts = vec(count, "the names")?;
+    let packed = unsafe { bytes_in(ptr, total, what) }?;
+    let mut inputs = vec(count, what)?;
     let mut at = 0;
-    texts.extend(lens.iter().map(|&n| {
-        let text = &packed[at..at + n];
+    inputs.extend(lens.iter().map(|&n| {
+        let input = &packed[at..at + n];
         at += n;
-        validate_text(text, "name")
+        each(input)
     })); // fits: room for `count` was made above
-    Ok(texts)
+    Ok(inputs)
 }
 
 /// Borrows the caller's array of `count` elements at `ptr` for writing; NULL is accepted only
@@ -401,6 +428,23 @@ mod tests {
             assert_eq!(e.code, GREETER_ERR_NULL_POINTER);
             let big = [usize::MAX, 2];
             let e = texts_in(b"x".as_ptr().cast(), big.as_ptr(), 2).unwrap_err();
+            assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
+        }
+    }
+
+    #[test]
+    fn packed_byte_strings_take_any_bytes() {
+        let lens = [3usize, 0, 3];
+        // SAFETY: `lens` holds 3 lengths summing to the 6 bytes given.
+        let all = unsafe { byte_strings_in(b"\0\xffAB\0d".as_ptr().cast(), lens.as_ptr(), 3) };
+        assert_eq!(all, Ok(vec![&b"\0\xffA"[..], b"", b"B\0d"]));
+        // SAFETY: NULL pointers, refused before any read.
+        unsafe {
+            assert_eq!(byte_strings_in(std::ptr::null(), std::ptr::null(), 0), Ok(vec![]));
+            let e = byte_strings_in(std::ptr::null(), [1usize].as_ptr(), 1).unwrap_err();
+            assert_eq!((e.code, e.message.as_str()), (GREETER_ERR_NULL_POINTER, "data is NULL"));
+            let big = [usize::MAX, 2];
+            let e = byte_strings_in(b"x".as_ptr().cast(), big.as_ptr(), 2).unwrap_err();
             assert_eq!(e.code, GREETER_ERR_INVALID_ARGUMENT);
         }
     }
