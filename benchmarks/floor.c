@@ -111,8 +111,7 @@ static PyObject *floor_rust_greet(PyObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     }
     size_t out_len = 0;
-    char *out = greeter_greet(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), &out_len,
-                              NULL);
+    char *out = greeter_greet(PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), &out_len);
     Py_DECREF(data);
     if (out == NULL) {
         PyErr_SetString(PyExc_ValueError, "greeter_greet failed");

@@ -33,15 +33,16 @@ int main(void) {
     printf("%s\n", text);
     free_string(text);
 
-    text = greeter_greet("Bob", 3, &len, &status); /* explicit length, status on failure */
+    text = greeter_greet("Bob", 3, &len); /* explicit length, NULL on failure */
     if (text == NULL) {
         return 1;
     }
     printf("%s (%d bytes)\n", text, (int)len);
     greeter_string_free(text);
 
-    text = greeter_greet(bad_utf8, sizeof bad_utf8, &len, &status);
+    text = greeter_greet(bad_utf8, sizeof bad_utf8, &len);
     if (text == NULL) {
+        greeter_status_take_thread(&status); /* why: this thread's latest failure */
         printf("error %d: %s\n", (int)status.code, status.message);
         greeter_status_clear(&status); /* frees the message */
     }

@@ -59,7 +59,9 @@ __all__ = [
     "LIBRARY_VERSION",
     "NULL",
     "RELEASE_AT_CLOSE",
+    "SHORT_CALL_BYTES",
     "Handle",
+    "Owner",
     "as_bytes",
     "call",
     "call_i64",
@@ -104,6 +106,10 @@ ERRORS: dict[int, type[GreeterError]] = {
 
 NULL = ffi.NULL
 FAILED: int = lib.GREETER_FAILED
+# The largest input, in bytes, given to a short call whose work grows with its input (a name
+# to greet, a batch to write): about a microsecond of Rust work here, less than what the module
+# that releases the GIL adds to a call (docs/design.md). Larger inputs go through ``lib``.
+SHORT_CALL_BYTES = 1024
 
 
 def code_error(code: int, message: Any) -> GreeterError:
@@ -124,17 +130,18 @@ def status_error(status: Any) -> GreeterError:
     return error
 
 
-# Statuses are pooled: a call takes one and gives it back, so a call made while another is in
-# Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
-# list.pop and list.append are atomic under the GIL.
-_statuses: list[Any] = []
-take_status = _take_status = _statuses.pop
-give_status = _give_status = _statuses.append
-
-
 def new_status() -> Any:
     """A status of its own, for a caller that keeps one (a completion queue)."""
     return ffi.new("GreeterStatus *")
+
+
+# Statuses are pooled: a call takes one and gives it back, so a call made while another is in
+# Rust (another thread with the GIL released, a signal handler, a finaliser) never shares one.
+# list.pop and list.append are atomic under the GIL. The pool starts with a few, so that one
+# call at a time never empties it: a list emptied and refilled is reallocated each time.
+_statuses: list[Any] = [new_status() for _ in range(4)]
+take_status = _take_status = _statuses.pop
+give_status = _give_status = _statuses.append
 
 
 def call(export: Callable[..., Any], *args: Any) -> Any:
@@ -207,7 +214,61 @@ def as_bytes(data: bytes) -> bytes:
     return data
 
 
-# --- handles: what Python owns that Rust handed out ---------------------------------------------
+# --- owners: what Python owns that Rust handed out ---------------------------------------------
+
+
+class Owner:
+    """The base of every Python object that owns something Rust handed out and frees it through
+    the matching ``greeter_*_free`` export: the rules they share, whatever holds the pointer.
+
+    ``close()`` (or leaving a ``with`` block) frees it, at once or (for a :class:`Handle`) as
+    soon as the calls using it return; closing again does nothing; an object never closed is
+    freed when it is collected. A use after close raises ValueError, like a closed file.
+    Copying or pickling raises TypeError unless the subclass says how (``__reduce_ex__``).
+
+    The pointer is held in one of two ways, by what uses it after it was handed out:
+
+    - calls into Rust, which may run on other threads with the GIL released (an object's
+      methods): :class:`Handle`, which never frees it under such a call;
+    - nothing: what it points to was copied into Python when it was handed out (a string's
+      text: ``greeter._strings.RustString``), so close() only has to take the pointer once
+      and free it. It skips Handle's ffi.gc cdata, which costs a string ~1,700 instructions,
+      more than a third of ``greet`` (scripts/callgrind_calls.py).
+    """
+
+    __slots__ = ("__weakref__",)
+
+    # The ValueError message for a use after close() ("closed <class name>" when empty), and
+    # the TypeError one for a copy.
+    _closed_message: ClassVar[str] = ""
+    _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Frees what this object owns. Idempotent; never waits."""
+        raise NotImplementedError
+
+    def _closed_error(self) -> ValueError:
+        return ValueError(self._closed_message or f"closed {type(self).__name__}")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self.close()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        # copy.copy, copy.deepcopy and pickle all come here. A copy sharing the pointer would
+        # keep it alive past close(); one owning a second would need an allocation Rust never
+        # made. A subclass that can make a new value (Greeter: from its template) says so.
+        raise TypeError(self._copy_message)
+
+
+# --- handles: pointers that calls use -----------------------------------------------------------
 #
 # How a pointer is freed exactly once, at close(), and never while a call uses it, without a
 # lock. The pointer is held as a cdata made by ffi.gc, whose destructor (the free export) runs
@@ -257,27 +318,20 @@ def uses_pointer(method: _Method) -> _Method:
     return cast(_Method, counted)
 
 
-class Handle:
-    """The base of every Python object that owns one pointer Rust handed out (a string, an
-    object, a completion queue) and frees it through the matching ``greeter_*_free`` export.
+class Handle(Owner):
+    """An :class:`Owner` of one pointer that calls into Rust use (an object, a completion
+    queue): ``close()`` frees it at once, or, when a call using it is running on another
+    thread, as soon as that call returns.
 
-    ``close()`` (or leaving a ``with`` block) frees the pointer at once, or, when a call using it
-    is running on another thread, as soon as that call returns; closing again does nothing. An
-    object never closed is freed when it is collected. A subclass reads :attr:`_ptr` into a
-    local before using it (None: :meth:`_closed_error`), or calls ``_pointer()``; its
-    methods need no marking (see ``__init_subclass__``). Copying or pickling raises
-    TypeError unless the subclass says how (``__reduce_ex__``).
+    A subclass reads :attr:`_ptr` into a local before using it (None: ``_closed_error()``), or
+    calls ``_pointer()``; its methods need no marking (see ``__init_subclass__``).
     """
 
-    __slots__ = ("__weakref__", "_owner", "_ptr", "_users")
+    __slots__ = ("_owner", "_ptr", "_users")
 
     _ptr: Any
     _owner: list[Any]  # PyPy only: the cdata, until released
     _users: list[None]  # PyPy only: one entry per call using the pointer
-    # The ValueError message for a use after close() ("closed <class name>" when empty), and
-    # the TypeError one for a copy.
-    _closed_message: ClassVar[str] = ""
-    _copy_message: ClassVar[str] = "a handle cannot be copied or pickled"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """On PyPy, wraps every method and property getter the subclass defines (but
@@ -308,9 +362,6 @@ class Handle:
         except IndexError:
             return  # released already
         _release(handle)
-
-    def _closed_error(self) -> ValueError:
-        return ValueError(self._closed_message or f"closed {type(self).__name__}")
 
     def _pointer(self) -> Any:
         """The pointer, for a call to hold while Rust runs (see above); ValueError once
@@ -361,15 +412,3 @@ class Handle:
         # no finally: its collection counts it out.
         weakref.finalize(waiting, count_out)
         return waiting
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        self.close()
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
-        # copy.copy, copy.deepcopy and pickle all come here. A copy sharing the pointer would
-        # keep it alive past close(); one owning a second would need an allocation Rust never
-        # made. A subclass that can make a new value (Greeter: from its template) says so.
-        raise TypeError(self._copy_message)

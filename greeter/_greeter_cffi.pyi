@@ -196,13 +196,7 @@ class Lib:
     @staticmethod
     def greeter_add_numbers(a: int, b: int, /) -> int: ...
     @staticmethod
-    def greeter_greet(
-        name: CData | bytes,
-        name_len: int,
-        out_len: CData,
-        status: CData,
-        /,
-    ) -> CData: ...
+    def greeter_greet(name: CData | bytes, name_len: int, out_len: CData, /) -> CData: ...
     @staticmethod
     def greeter_greet_into(
         name: CData | bytes,

@@ -20,9 +20,13 @@ class Lib:
     """The type of ``lib``: the short calls."""
 
     @staticmethod
+    def greeter_string_free(ptr: CData, /) -> None: ...
+    @staticmethod
     def greeter_debug_spin(microseconds: int, status: CData, /) -> None: ...
     @staticmethod
     def greeter_add_numbers(a: int, b: int, /) -> int: ...
+    @staticmethod
+    def greeter_greet(name: CData | bytes, name_len: int, out_len: CData, /) -> CData: ...
     @staticmethod
     def greeter_greet_into(
         name: CData | bytes,

@@ -3,7 +3,7 @@
 The helpers a new function calls (README, "Adding a function"): :func:`text` for a text export
 writing into the caller's buffer (``name, name_len, out, out_len -> int64_t``, Rust's
 ``map_text_into``), :func:`owned_function` for the function of an export handing out a new
-string (``name, name_len, out_len, status -> char *``, Rust's ``map_text``) as a
+string (``name, name_len, out_len -> char *``, Rust's ``map_text``) as a
 :class:`RustString`, and :func:`greet_in_pieces` for a batch of names. Texts that fit a pooled
 buffer are written into it (:func:`take_buffer`).
 """
@@ -11,19 +11,16 @@ buffer are written into it (:func:`take_buffer`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from greeter._core import (
     FAILED,
     NULL,
-    RELEASE_AT_CLOSE,
-    Handle,
+    SHORT_CALL_BYTES,
+    Owner,
     ffi,
-    give_status,
     lib,
-    new_status,
-    status_error,
-    take_status,
+    short_lib,
     thread_error,
 )
 from greeter.errors import InteriorNulError
@@ -46,23 +43,31 @@ __all__ = [
 
 unpack = ffi.unpack
 _string = ffi.string
-_gc = ffi.gc
 _str_encode = str.encode
 _new_object = object.__new__
-_string_free = lib.greeter_string_free
+# Always the short call: freeing a string is no more work than the copy of it that a RustString
+# made, holding the GIL, when it was handed out (greeter_string_free's docs).
+_string_free = short_lib.greeter_string_free
 
 
-class RustString(Handle):
-    """A string allocated by Rust and owned by this object until ``close()``.
+class RustString(Owner):
+    """A string Rust allocated, owned by this object until ``close()``.
 
-    ``close()`` (or leaving a ``with`` block) frees it with ``greeter_string_free`` exactly
-    once, at once (or, when a read is running on another thread, as soon as it ends); closing
-    again does nothing. An object never closed is freed when it is collected. Reading a closed
-    RustString raises ValueError, like a closed file. Copying or pickling one raises TypeError:
-    it is the only owner of its string.
+    Its text is copied into Python when it is made: ``value``, ``bytes()`` and ``len()`` read
+    the copy, never Rust's memory, so a read racing a ``close()`` on another thread gets the
+    text or ValueError and cannot touch freed memory. ``close()`` (or leaving a ``with``
+    block) frees the string with ``greeter_string_free`` exactly once, at once, on every
+    interpreter; closing again does nothing. An object never closed is freed when it is
+    collected. Reading a closed RustString raises ValueError, like a closed file. Copying or
+    pickling one raises TypeError: it is the only owner of its string.
     """
 
-    __slots__ = ()
+    # _owned: the pointer while the string is owned, as the one item of a list. Closing takes
+    # it with list.pop, which is atomic, so exactly one close() (or __del__) frees it.
+    __slots__ = ("_owned", "_value")
+
+    _owned: list[Any]
+    _value: str
 
     _closed_message = "I/O operation on closed RustString"
     _copy_message = (
@@ -70,26 +75,18 @@ class RustString(Handle):
         "allocated; copy its value (s.value or bytes(s)) instead"
     )
 
-    def __init__(self) -> None:
+    def __new__(cls) -> Self:
         raise TypeError("RustString cannot be created directly; use greeter.greeting()")
-
-    # Rust hands out NUL-terminated strings without NUL inside (greeter_string_free's
-    # contract): ffi.string reads one to its end, so no length is kept.
-    def __bytes__(self) -> bytes:
-        ptr = self._ptr
-        if ptr is None:
-            raise self._closed_error()
-        data: bytes = _string(ptr)
-        return data
 
     @property
     def value(self) -> str:
         """The string, decoded from UTF-8."""
-        ptr = self._ptr
-        if ptr is None:
+        if not self._owned:
             raise self._closed_error()
-        decoded: str = _string(ptr).decode()
-        return decoded
+        return self._value
+
+    def __bytes__(self) -> bytes:
+        return self.value.encode()
 
     def __str__(self) -> str:
         return self.value
@@ -99,16 +96,38 @@ class RustString(Handle):
         return len(bytes(self))
 
     def __repr__(self) -> str:
-        if self._ptr is None:
+        if not self._owned:
             return "<RustString closed>"
-        return f"<RustString {self.value!r}>"
+        return f"<RustString {self._value!r}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return not self._owned
+
+    def close(self) -> None:
+        """Frees the string now. Idempotent."""
+        try:
+            ptr = self._owned.pop()
+        except IndexError:
+            return  # closed already
+        _string_free(ptr)
 
     # close() written out: leaving a ``with`` block is the hot path of a RustString, where
     # calling close() would cost a Python call (~400 instructions, scripts/callgrind_calls.py).
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        self._ptr = None
-        if RELEASE_AT_CLOSE and not self._users:
-            self._release()
+        try:
+            ptr = self._owned.pop()
+        except IndexError:
+            return
+        _string_free(ptr)
+
+    # Collected without close(): nothing else refers to it, so nothing races this. The free
+    # export is bound as a default: at interpreter exit, module globals may be gone first.
+    def __del__(self, free: Callable[[Any], None] = _string_free) -> None:
+        owned = self._owned
+        if owned:
+            free(owned.pop())
 
 
 def _function_name(export: Callable[..., Any]) -> str:
@@ -121,42 +140,31 @@ def owned_function(
     export: Callable[..., Any], doc: str, function_name: str | None = None
 ) -> Callable[[str], RustString]:
     """The Python function of a text export that hands out a new string (``name, name_len,
-    out_len, status -> char *``, made by Rust's ``map_text``): it takes a ``str`` and returns
-    the string as a :class:`RustString` that owns it. ``function_name`` defaults to the
-    export's name without ``greeter_``.
+    out_len -> char *``, made by Rust's ``map_text``; a failure is NULL and the calling
+    thread's status): it takes a ``str`` and returns the string as a :class:`RustString` that
+    owns it. ``function_name`` defaults to the export's name without ``greeter_``.
 
-    Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
-    the export's status describes when it fails.
+    When the export is a short call, names of at most ``SHORT_CALL_BYTES`` bytes go through the
+    module that keeps the GIL. Raises TypeError for a non-str, UnicodeEncodeError for a lone
+    surrogate, and the exception the export's failure describes.
     """
+    short = getattr(short_lib, getattr(export, "__name__", ""), export)
     # The names the call uses, bound to the closure: reading one costs less than a global.
-    str_encode, new_string, gc, free, null = _str_encode, _new_object, _gc, _string_free, NULL
+    str_encode, new_string, string, null = _str_encode, _new_object, _string, NULL
 
     def owned(name: str) -> RustString:
         try:
             data = str_encode(name)
         except TypeError:
             raise TypeError(f"name must be str, not {type(name).__name__}") from None
-        try:
-            status = take_status()
-        except IndexError:
-            status = new_status()
-        ptr = export(data, len(data), null, status)
+        size = len(data)
+        ptr = (short if size <= SHORT_CALL_BYTES else export)(data, size, null)
         if not ptr:
-            error = status_error(status)
-            give_status(status)
-            raise error
-        give_status(status)
-        string: RustString = new_string(RustString)
-        if RELEASE_AT_CLOSE:
-            # The result's size is not known without one more call: the name's stands in for
-            # it, for a collector that learns of memory freed by a destructor only this way.
-            string._own(ptr, free, len(data))
-        else:
-            # Handle._own written out, without size=: CPython frees the string when its
-            # last reference goes, not by a collection, and the argument costs ~150
-            # instructions a call (scripts/callgrind_calls.py).
-            string._ptr = gc(ptr, free)
-        return string
+            raise thread_error()
+        owner: RustString = new_string(RustString)
+        owner._owned = [ptr]  # from here on, collecting it frees the string
+        owner._value = string(ptr).decode()
+        return owner
 
     owned.__name__ = owned.__qualname__ = function_name or _function_name(export)
     owned.__doc__ = doc

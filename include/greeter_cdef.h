@@ -134,6 +134,9 @@ typedef struct GreeterStatus {
 // Frees a string greeter handed out (the same function as the tutorial-compatible
 // `free_string`). NULL is accepted and ignored.
 //
+// Short call: reads the string to its NUL and frees it: no more work than copying it, which
+// a caller holding the string has done or could do; no lock, no callback, no I/O.
+//
 // # Safety
 // `ptr` is NULL or a string greeter handed out that has not been freed yet.
 void greeter_string_free(char *ptr);
@@ -145,8 +148,8 @@ void greeter_string_free(char *ptr);
 void greeter_status_clear(struct GreeterStatus *status);
 
 // Moves the calling thread's status into `status`: the failure of the latest hot-path export
-// (those returning `int64_t` without a status parameter) that returned `GREETER_FAILED` on
-// this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
+// (those without a status parameter) that returned its failure value (`GREETER_FAILED`, or
+// NULL for `greeter_greet`) on this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
 // right after the failed call. Calls that nest on one thread (a signal handler's, say, between
 // a failure and its take) each take their own failure if each takes it right after failing:
 // the thread keeps failures not taken yet, the latest first (at most
@@ -277,18 +280,20 @@ int64_t greeter_add_numbers(int32_t a, int32_t b);
 // when `out_len` is not NULL.
 //
 // `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
-// borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
-// `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
-// (length over `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in
-// memory) or `GREETER_ERR_PANIC`.
+// borrowed for the call. On failure returns NULL, and the calling thread's status
+// (`greeter_status_take_thread`) holds `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_UTF8`,
+// `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT` (length over `PTRDIFF_MAX`),
+// `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in memory) or `GREETER_ERR_PANIC`.
+//
+// Hot path: no status parameter (see `greeter_status_take_thread`).
+//
+// Short call: reads `name_len` bytes and allocates one string of `name_len +
+// GREETER_GREETING_EXTRA_BYTES + 1` bytes, a bound the caller sets with the name; no lock, no
+// callback, no I/O.
 //
 // # Safety
-// `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
-// writes.
-char *greeter_greet(const char *name,
-                    size_t name_len,
-                    size_t *out_len,
-                    struct GreeterStatus *status);
+// `name` is NULL or readable for `name_len` bytes; `out_len` is NULL or valid for writes.
+char *greeter_greet(const char *name, size_t name_len, size_t *out_len);
 
 // Writes `Hello, {name}!` into the caller's buffer `out` of `out_len` bytes (no NUL is
 // written) and returns its length in bytes, always `name_len + GREETER_GREETING_EXTRA_BYTES`.

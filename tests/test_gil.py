@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 import greeter
 from greeter import _greeter_cffi, _greeter_cffi_short
+from greeter._core import SHORT_CALL_BYTES
 from greeter._greeter_cffi import ffi, lib
 
 short_lib = _greeter_cffi_short.lib
@@ -107,6 +108,8 @@ def test_the_short_module_holds_exactly_the_marked_exports(ffi_build: ModuleType
         "greeter_add_numbers",
         "greeter_greet_into",
         "greeter_greet_many",
+        "greeter_greet",
+        "greeter_string_free",
         "greeter_debug_spin",
     }
     assert short <= set(marked)
@@ -185,6 +188,10 @@ class ShortCall:
     # only for constant_work exports, whose arguments must all be plain numbers.
     over_bound: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
     constant_work: bool = False
+    # Or the length the work grows with, one the caller passes or made (a name's, a string's
+    # it was handed), as the export's "Short call:" paragraph states: greeter's wrappers call
+    # the short module only when it is at most SHORT_CALL_BYTES (tested below).
+    caller_bound: str = ""
 
 
 def _buffer() -> Any:
@@ -227,6 +234,19 @@ SHORT_CALLS: dict[str, Callable[[], ShortCall]] = {
         ],
     ),
     "greeter_greeter_greet_into": lambda: _greeter_greet_into_case(),
+    "greeter_greet": lambda: ShortCall(
+        inputs=[
+            (b"World", 5, ffi.new("size_t *")),
+            (b"x" * SHORT_CALL_BYTES, SHORT_CALL_BYTES, ffi.NULL),
+            (b"\xff", 1, ffi.NULL),  # refused (UTF-8) with a message: no lock
+            (b"a\0b", 3, ffi.NULL),
+        ],
+        caller_bound="name_len",
+    ),
+    "greeter_string_free": lambda: ShortCall(
+        inputs=[(lib.greeter_greet(b"x" * SHORT_CALL_BYTES, SHORT_CALL_BYTES, ffi.NULL),)],
+        caller_bound="the length of the string freed",
+    ),
     "greeter_debug_spin": lambda: ShortCall(
         inputs=[(0, ffi.NULL), (1000, ffi.new("GreeterStatus *"))],
         over_bound=[
@@ -262,7 +282,9 @@ def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
     """What keeps ``function`` from being a short call; empty when it is one."""
     problems = []
     kinds = [arg.kind for arg in ffi.typeof(function).args]
-    if not case.over_bound and not (case.constant_work and set(kinds) <= {"primitive"}):
+    if not (
+        case.over_bound or case.caller_bound or (case.constant_work and set(kinds) <= {"primitive"})
+    ):
         problems.append(f"{name}: no enforced bound (and not constant work on plain numbers)")
     calls = [(args, None) for args in case.inputs] + list(case.over_bound)
     for args, refusal in calls:
@@ -277,6 +299,8 @@ def rule_violations(name: str, function: Any, case: ShortCall) -> list[str]:
                 lib.greeter_status_clear(arg)
         if not isinstance(result, int | None) and ffi.typeof(result) is STRING_TYPE:
             lib.greeter_string_free(result)
+            if result == ffi.NULL:  # a refusal into the thread's status: taken
+                _thread_code()
         if taken:
             problems.append(f"{name}{args!r:.60} took {taken} pool/queue lock(s)")
         if refusal is not None and result != refusal:
@@ -305,13 +329,13 @@ def test_the_rule_catches_an_export_that_takes_a_lock() -> None:
 
 
 def test_the_rule_catches_an_unbounded_export() -> None:
-    # greeter_greet allocates and reads a name of any length: it states no bound, and a bound
-    # claimed for it (a huge name left unread) does not hold.
+    # greeter_greet reads and allocates for a name of any length: it enforces no bound of its
+    # own, and a bound claimed for it (a huge name left unread) does not hold.
     length = ffi.new("size_t *")
-    case = ShortCall(inputs=[(b"Ann", 3, length, ffi.NULL)])
+    case = ShortCall(inputs=[(b"Ann", 3, length)])
     problems = rule_violations("greeter_greet", lib.greeter_greet, case)
     assert problems == ["greeter_greet: no enforced bound (and not constant work on plain numbers)"]
-    claimed = ShortCall(inputs=[], over_bound=[((ffi.NULL, 2**62, length, ffi.NULL), 2**62 + 8)])
+    claimed = ShortCall(inputs=[], over_bound=[((ffi.NULL, 2**62, length), 2**62 + 8)])
     problems = rule_violations("greeter_greet", lib.greeter_greet, claimed)
     assert len(problems) == 1
     assert "not the refusal" in problems[0]
@@ -383,6 +407,20 @@ def test_greeter_greet_keeps_the_gil_for_names_that_fit_its_buffer() -> None:
         "lib.greeter_greeter_greet_into",
     ]
     assert g.greet(long) == f"Hi {long}, {long}!"
+
+
+def _greeting_closed(name: str) -> None:
+    greeter.greeting(name).close()
+
+
+@cpython_short_calls
+def test_greeting_keeps_the_gil_for_names_up_to_the_short_call_bound() -> None:
+    # Made and freed by short calls for a name of at most SHORT_CALL_BYTES; a longer one is
+    # made by the call that releases the GIL, and its string, copied into Python by then (as
+    # long a task as freeing it), is freed by the short call.
+    for name, made in [("World", "short"), ("x" * SHORT_CALL_BYTES, "short"), ("é" * 513, "lib")]:
+        called = _exports_called(partial(_greeting_closed, name))
+        assert called == [f"{made}.greeter_greet", "short.greeter_string_free"], name
 
 
 @cpython_short_calls

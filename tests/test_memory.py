@@ -60,10 +60,11 @@ def test_owned_greeting_that_cannot_be_allocated() -> None:
         assert s.value == "Hello, x!"
 
 
-def test_raw_greet_reports_out_of_memory_in_its_status() -> None:
+def test_raw_greet_reports_out_of_memory_in_the_threads_status() -> None:
     status = ffi.new("GreeterStatus *")
     _inject(1)
-    assert lib.greeter_greet(b"ab", 2, ffi.NULL, status) == ffi.NULL
+    assert lib.greeter_greet(b"ab", 2, ffi.NULL) == ffi.NULL
+    lib.greeter_status_take_thread(status)
     assert status.code == lib.GREETER_ERR_OUT_OF_MEMORY
     assert ffi.string(status.message) == OUT_OF_MEMORY.format(11).encode()
     lib.greeter_status_clear(status)

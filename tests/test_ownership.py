@@ -23,26 +23,39 @@ from greeter import _core
 
 
 def close_during_a_read() -> None:
-    """A profile hook closes the string while its read is between taking the pointer and
-    copying from it (at the call of cffi's ``string``): the read still gets the whole string,
-    which is freed right after."""
-    s = greeter.greeting("Ann")
-    before = greeter.live_strings()
-    seen: list[int] = []
+    """A profile hook closes a RustString as each of its reads starts: the string is freed at
+    once, since a read never uses Rust's memory (the text was copied when the string was
+    made), and each read raises ValueError."""
+    reads: list[Callable[[greeter.RustString], object]] = [
+        lambda s: s.value,
+        bytes,
+        str,
+        len,
+    ]
+    for read in reads:
+        s = greeter.greeting("Ann")
+        before = greeter.live_strings()
+        seen: list[int] = []
 
-    def hook(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "c_call" and getattr(arg, "__name__", "") == "string" and not s.closed:
-            s.close()
-            seen.append(greeter.live_strings())
+        def hook(
+            frame: FrameType,
+            event: str,
+            arg: Any,
+            s: greeter.RustString = s,
+            seen: list[int] = seen,
+        ) -> None:
+            reading = event == "call" and frame.f_code.co_filename.endswith("_strings.py")
+            if reading and not s.closed:
+                s.close()
+                seen.append(greeter.live_strings())
 
-    sys.setprofile(hook)
-    try:
-        value = s.value
-    finally:
-        sys.setprofile(None)
-    assert value == "Hello, Ann!"
-    assert seen == [before], "freed while the read was using it"
-    assert greeter.live_strings() == before - 1, "not freed when the read ended"
+        sys.setprofile(hook)
+        try:
+            with pytest.raises(ValueError, match="closed RustString"):
+                read(s)
+        finally:
+            sys.setprofile(None)
+        assert seen == [before - 1], "not freed at close()"
 
 
 def close_during_a_method() -> None:
@@ -117,13 +130,13 @@ def reads_racing_close(threads: int = 8, rounds: int = 300) -> None:
 def close_during_a_method_of_a_new_type() -> None:
     """A method of a new Handle subclass, written with nothing marked, holds the pointer while
     it runs: a close() inside it frees the string when the method returns, not before."""
-    from greeter._core import Handle, call, ffi, lib
+    from greeter._core import Handle, ffi, lib
 
     class Owned(Handle):
         __slots__ = ()
 
         def __init__(self) -> None:
-            self._own(call(lib.greeter_greet, b"Ann", 3, ffi.NULL), lib.greeter_string_free)
+            self._own(lib.greeter_greet(b"Ann", 3, ffi.NULL), lib.greeter_string_free)
 
         def read_after(self, step: Callable[[], None]) -> bytes:
             ptr = self._pointer()

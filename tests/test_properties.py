@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 import greeter
 from greeter._greeter_cffi import ffi, lib
+from greeter._greeter_cffi_short import lib as short_lib
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -243,13 +244,13 @@ class TestRawGreet:
     @PROPS
     @given(buffer_and_stated_length(), st.booleans(), st.booleans())
     def test_greeter_greet_gives_the_greeting_or_the_right_status(
-        self, case: tuple[bytes, int], with_len: bool, with_status: bool
+        self, case: tuple[bytes, int], with_len: bool, short: bool
     ) -> None:
         data, stated = case
         buf = ffi.new("char[]", data)  # one byte longer (a NUL) than data
         out_len = ffi.new("size_t *") if with_len else ffi.NULL
-        status = new_status() if with_status else ffi.NULL
-        ptr = lib.greeter_greet(buf, stated, out_len, status)
+        export = short_lib.greeter_greet if short else lib.greeter_greet
+        ptr = export(buf, stated, out_len)
         want = expected_code(data[:stated])
         if want == lib.GREETER_OK:
             expected = b"Hello, " + data[:stated] + b"!"
@@ -261,16 +262,15 @@ class TestRawGreet:
         else:
             assert ptr == ffi.NULL
         lib.greeter_string_free(ffi.NULL)
-        if with_status:
-            assert take_status(status) == want
+        short_lib.greeter_string_free(ffi.NULL)
+        assert thread_code() == want
 
     @covers("greeter_greet_into", "greeter_status_take_thread")
     @PROPS
     @given(st.integers(0, SIZE_MAX))
     def test_a_null_name_is_refused_whatever_its_length(self, stated: int) -> None:
-        status = new_status()
-        assert lib.greeter_greet(ffi.NULL, stated, ffi.NULL, status) == ffi.NULL
-        assert take_status(status) == lib.GREETER_ERR_NULL_POINTER
+        assert lib.greeter_greet(ffi.NULL, stated, ffi.NULL) == ffi.NULL
+        assert thread_code() == lib.GREETER_ERR_NULL_POINTER
         out = ffi.new("char[]", 16)
         n = lib.greeter_greet_into(ffi.NULL, stated, out, 16)
         if stated + 8 <= 16:
@@ -290,8 +290,8 @@ class TestRawGreet:
         self, data: bytes, stated: int
     ) -> None:
         status = new_status()
-        assert lib.greeter_greet(data, stated, ffi.NULL, status) == ffi.NULL
-        assert take_status(status) == lib.GREETER_ERR_INVALID_ARGUMENT
+        assert lib.greeter_greet(data, stated, ffi.NULL) == ffi.NULL
+        assert thread_code() == lib.GREETER_ERR_INVALID_ARGUMENT
         assert lib.greeter_greet_into(data, stated, ffi.NULL, 0) == lib.GREETER_FAILED
         assert thread_code() == lib.GREETER_ERR_INVALID_ARGUMENT
         queue = lib.greeter_queue_new(ffi.NULL)
@@ -864,7 +864,7 @@ class TestRawPoolAndDiagnostics:
         assert ffi.string(lib.greeter_version()).decode() == greeter.__version__
         assert lib.greeter_version() == lib.greeter_version()
         before = lib.greeter_live_strings()
-        held = [lib.greeter_greet(b"x", 1, ffi.NULL, ffi.NULL) for _ in range(k)]
+        held = [lib.greeter_greet(b"x", 1, ffi.NULL) for _ in range(k)]
         assert lib.greeter_live_strings() == before + k
         for ptr in held:
             lib.greeter_string_free(ptr)

@@ -152,7 +152,9 @@ proptest! {
         let mut status = new_status();
         let mut len = usize::MAX;
         // SAFETY: `bytes` is readable for its length; `len` and `status` are valid for writes.
-        let ptr = unsafe { greeter_greet(bytes.as_ptr().cast(), bytes.len(), &mut len, &mut status) };
+        let ptr = unsafe { greeter_greet(bytes.as_ptr().cast(), bytes.len(), &mut len) };
+        // SAFETY: as above.
+        unsafe { greeter_status_take_thread(&mut status) };
         prop_assert_eq!(status.code, want);
         let expected = [b"Hello, ".as_slice(), &bytes, b"!"].concat();
         if want == GREETER_OK {

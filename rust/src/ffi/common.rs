@@ -9,6 +9,9 @@ use crate::strings::live;
 /// Frees a string greeter handed out (the same function as the tutorial-compatible
 /// `free_string`). NULL is accepted and ignored.
 ///
+/// Short call: reads the string to its NUL and frees it: no more work than copying it, which
+/// a caller holding the string has done or could do; no lock, no callback, no I/O.
+///
 /// # Safety
 /// `ptr` is NULL or a string greeter handed out that has not been freed yet.
 #[no_mangle]
@@ -33,8 +36,8 @@ pub unsafe extern "C" fn greeter_status_clear(status: *mut GreeterStatus) {
 }
 
 /// Moves the calling thread's status into `status`: the failure of the latest hot-path export
-/// (those returning `int64_t` without a status parameter) that returned `GREETER_FAILED` on
-/// this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
+/// (those without a status parameter) that returned its failure value (`GREETER_FAILED`, or
+/// NULL for `greeter_greet`) on this thread and whose failure was not taken yet, or `GREETER_OK` when there is none. Call it
 /// right after the failed call. Calls that nest on one thread (a signal handler's, say, between
 /// a failure and its take) each take their own failure if each takes it right after failing:
 /// the thread keeps failures not taken yet, the latest first (at most

@@ -30,20 +30,25 @@ pub extern "C" fn greeter_add_numbers(a: i32, b: i32) -> i64 {
 /// when `out_len` is not NULL.
 ///
 /// `name` points to `name_len` bytes of UTF-8 without NUL bytes (no terminator needed),
-/// borrowed for the call. On failure returns NULL and sets `status`: `GREETER_ERR_NULL_POINTER`,
-/// `GREETER_ERR_INVALID_UTF8`, `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT`
-/// (length over `PTRDIFF_MAX`), `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in
-/// memory) or `GREETER_ERR_PANIC`.
+/// borrowed for the call. On failure returns NULL, and the calling thread's status
+/// (`greeter_status_take_thread`) holds `GREETER_ERR_NULL_POINTER`, `GREETER_ERR_INVALID_UTF8`,
+/// `GREETER_ERR_INTERIOR_NUL`, `GREETER_ERR_INVALID_ARGUMENT` (length over `PTRDIFF_MAX`),
+/// `GREETER_ERR_OUT_OF_MEMORY` (the greeting does not fit in memory) or `GREETER_ERR_PANIC`.
+///
+/// Hot path: no status parameter (see `greeter_status_take_thread`).
+///
+/// Short call: reads `name_len` bytes and allocates one string of `name_len +
+/// GREETER_GREETING_EXTRA_BYTES + 1` bytes, a bound the caller sets with the name; no lock, no
+/// callback, no I/O.
 ///
 /// # Safety
-/// `name` is NULL or readable for `name_len` bytes; `out_len` and `status` are NULL or valid for
-/// writes.
+/// `name` is NULL or readable for `name_len` bytes; `out_len` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn greeter_greet(
-    name: *const c_char, name_len: usize, out_len: *mut usize, status: *mut GreeterStatus,
+    name: *const c_char, name_len: usize, out_len: *mut usize,
 ) -> *mut c_char {
     // SAFETY: the pointers are as this function's contract states.
-    unsafe { guard(status, || map_text(name, name_len, out_len, greeting)) }
+    unsafe { guard(ThreadStatus, || map_text(name, name_len, out_len, greeting)) }
 }
 
 /// Writes `Hello, {name}!` into the caller's buffer `out` of `out_len` bytes (no NUL is

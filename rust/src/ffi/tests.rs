@@ -254,11 +254,7 @@ fn every_export() -> Vec<(&'static str, Reports, Call)> {
                 Thread,
                 Box::new(|_| greeter_add_numbers(1, 2) == GREETER_FAILED),
             ),
-            (
-                "greeter_greet",
-                Status,
-                Box::new(|s| greeter_greet(null(), 0, null_mut(), s).is_null()),
-            ),
+            ("greeter_greet", Thread, Box::new(|_| greeter_greet(null(), 0, null_mut()).is_null())),
             (
                 "greeter_greet_into",
                 Thread,
@@ -403,32 +399,36 @@ fn take_string(ptr: *mut c_char) -> String {
 }
 
 #[test]
-fn greet_with_status() {
+fn greet_reports_through_the_thread_status() {
     let _serial = tests_serial();
     let mut status = new_status();
     let mut len = 0usize;
     let name = "Zoë";
     // SAFETY: valid pointers for the stated lengths throughout.
     unsafe {
-        let ptr = greeter_greet(name.as_ptr().cast(), name.len(), &mut len, &mut status);
-        assert_eq!((status.code, status.message.is_null()), (GREETER_OK, true));
+        let ptr = greeter_greet(name.as_ptr().cast(), name.len(), &mut len);
         assert_eq!(len, "Hello, Zoë!".len());
         assert_eq!(take_string(ptr), "Hello, Zoë!");
+        greeter_status_take_thread(&mut status);
+        assert_eq!((status.code, status.message.is_null()), (GREETER_OK, true), "success");
 
-        let ptr = greeter_greet(b"a\0b".as_ptr().cast(), 3, &mut len, &mut status);
+        let ptr = greeter_greet(b"a\0b".as_ptr().cast(), 3, &mut len);
         assert!(ptr.is_null());
+        greeter_status_take_thread(&mut status);
         assert_eq!(status.code, GREETER_ERR_INTERIOR_NUL);
         assert_eq!(message(&status), "name contains a NUL byte at offset 1");
 
-        // Reusing the status frees the old message.
-        let ptr = greeter_greet(null(), 0, &mut len, &mut status);
+        // Taking into a status that holds a message frees the old message.
+        let ptr = greeter_greet(null(), 0, null_mut());
         assert!(ptr.is_null());
+        greeter_status_take_thread(&mut status);
         assert_eq!(
             (status.code, message(&status).as_str()),
             (GREETER_ERR_NULL_POINTER, "name is NULL")
         );
         inject_panics(1);
-        assert!(greeter_greet(b"x".as_ptr().cast(), 1, &mut len, &mut status).is_null());
+        assert!(greeter_greet(b"x".as_ptr().cast(), 1, &mut len).is_null());
+        greeter_status_take_thread(&mut status);
         assert_eq!(message(&status), "Rust panicked: injected panic (greeter_debug_inject_panics)");
         greeter_status_clear(&mut status);
         assert_eq!((status.code, status.message.is_null()), (GREETER_OK, true));
