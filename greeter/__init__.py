@@ -28,26 +28,14 @@ if find_spec(f"{__name__}._greeter_cffi") is None:
         "or build here with `python setup.py build_ext --inplace`"
     )
 
-from greeter import _functions, _objects
+from greeter import _functions, _objects, errors
 from greeter._aio import configure_pool, pool_size, shutdown
 from greeter._core import LIBRARY_VERSION
 from greeter._functions import *  # noqa: F403  (greeter's functions: _functions.__all__)
 from greeter._objects import *  # noqa: F403  (greeter's object types: _objects.__all__)
 from greeter._strings import RustString
 from greeter._version import __version__
-from greeter.errors import (
-    GreeterError,
-    GreeterOverflowError,
-    InteriorNulError,
-    InvalidArgumentError,
-    InvalidTemplateError,
-    InvalidUtf8Error,
-    NullPointerError,
-    OutOfMemoryError,
-    PoolShutDownError,
-    QueueFullError,
-    RustPanicError,
-)
+from greeter.errors import *  # noqa: F403  (greeter's exceptions: errors.__all__)
 
 
 def library_path() -> Path:
@@ -62,17 +50,6 @@ def include_dir() -> Path:
 
 __all__ = [
     "LIBRARY_VERSION",
-    "GreeterError",
-    "GreeterOverflowError",
-    "InteriorNulError",
-    "InvalidArgumentError",
-    "InvalidTemplateError",
-    "InvalidUtf8Error",
-    "NullPointerError",
-    "OutOfMemoryError",
-    "PoolShutDownError",
-    "QueueFullError",
-    "RustPanicError",
     "RustString",
     "__version__",
     "configure_pool",
@@ -81,4 +58,4 @@ __all__ = [
     "pool_size",
     "shutdown",
 ]
-__all__ += _functions.__all__ + _objects.__all__
+__all__ += errors.__all__ + _functions.__all__ + _objects.__all__
