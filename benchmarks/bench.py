@@ -231,16 +231,13 @@ RECIPE_GREET = "a function added by the recipe (generic text helper)"
 def recipe_shaped_function() -> Callable[[str], str]:
     """A function written as the README's recipe has users write theirs (step 3 of "Adding a
     function", examples/add-a-function/shout.patch): the generic text helper around a text
-    export. The export is greeter_greet_into (the recipe's map_text_into shape), so the work is
-    greet's and the row shows what the path of a user's own function costs beside the
-    hand-tuned ``greet``."""
+    export. The export is greeter_greet_into (the recipe's map_text_into shape, a short call as
+    shout's is), so the work is greet's and the row shows what the path of a user's own function
+    costs beside the hand-tuned ``greet``."""
     from greeter._greeter_cffi import lib as api_lib
-    from greeter._strings import text  # the helper the recipe's text functions call
+    from greeter._strings import text_function  # what the recipe's text functions are made by
 
-    def greet_like_the_recipe(name: str) -> str:
-        return text(api_lib.greeter_greet_into, name)
-
-    return greet_like_the_recipe
+    return text_function(api_lib.greeter_greet_into, "greet, made as the recipe makes one")
 
 
 # The raw calls through the short-call module, which keeps the GIL (the "raw" rows release it).

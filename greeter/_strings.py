@@ -1,8 +1,9 @@
 """Text across the boundary: names in, greetings out, and the strings Rust hands out.
 
-The helpers a new function calls (README, "Adding a function"): :func:`text` for a text export
-writing into the caller's buffer (``name, name_len, out, out_len -> int64_t``, Rust's
-``map_text_into``), :func:`owned_function` for the function of an export handing out a new
+The helpers a new function calls (README, "Adding a function"): :func:`text_function` for
+the function of a text export writing into the caller's buffer (``name, name_len, out,
+out_len -> int64_t``, Rust's ``map_text_into``; :func:`text` for a method's call of one),
+:func:`owned_function` for the function of an export handing out a new
 string (``name, name_len, out_len -> char *``, Rust's ``map_text``) as a
 :class:`RustString`, and :func:`greet_in_pieces` for a batch of names. Texts that fit a pooled
 buffer are written into it (:func:`take_buffer`).
@@ -38,6 +39,7 @@ __all__ = [
     "owned_function",
     "take_buffer",
     "text",
+    "text_function",
     "unpack",
 ]
 
@@ -196,16 +198,60 @@ take_buffer = _buffers.pop
 give_buffer = _buffers.append
 
 
-def text(export: Callable[..., int], name: str) -> str:
-    """A text export of the shape ``name, name_len, out, out_len -> int64_t`` (made by Rust's
-    ``map_text_into``; a failure is ``GREETER_FAILED`` and the calling thread's status) called
-    on ``name``: the text it writes, as ``str``.
+def text_function(
+    export: Callable[..., int], doc: str, function_name: str | None = None
+) -> Callable[[str], str]:
+    """The Python function of a text export writing into the caller's buffer (``name,
+    name_len, out, out_len -> int64_t``, made by Rust's ``map_text_into``; a failure is
+    ``GREETER_FAILED`` and the calling thread's status): it takes a ``str`` and returns the
+    text the export writes. ``function_name`` defaults to the export's name without
+    ``greeter_``.
 
     The text is written into a pooled buffer when it fits (one call into Rust, nothing
-    allocated), else the export is called again with a buffer of the length it returned.
-    Raises TypeError for a non-str, UnicodeEncodeError for a lone surrogate, and the exception
-    the export's failure describes.
+    allocated), else the export is called again, releasing the GIL, with a buffer of the length
+    it returned. When the export is a short call, the pooled call for a name of at most
+    ``SHORT_CALL_BYTES`` bytes goes through the module that keeps the GIL. Raises TypeError for
+    a non-str, UnicodeEncodeError for a lone surrogate, and the exception the export's failure
+    describes.
     """
+    short = getattr(short_lib, getattr(export, "__name__", ""), export)
+    # The names the call uses, bound to the closure: reading one costs less than a global.
+    str_encode, take, give, new, buffer_len = (
+        _str_encode,
+        take_buffer,
+        give_buffer,
+        new_buffer,
+        BUFFER_LEN,
+    )
+
+    def function(name: str) -> str:
+        try:
+            data = str_encode(name)
+        except TypeError:
+            raise TypeError(f"name must be str, not {type(name).__name__}") from None
+        size = len(data)
+        try:
+            pair = take()
+        except IndexError:
+            pair = new()
+        buf, view = pair
+        n = (short if size <= SHORT_CALL_BYTES else export)(data, size, buf, buffer_len)
+        if 0 <= n <= buffer_len:
+            result: str = view[:n].decode()
+            give(pair)
+            return result
+        give(pair)
+        return _longer_text(export, data, n)
+
+    function.__name__ = function.__qualname__ = function_name or _function_name(export)
+    function.__doc__ = doc
+    return function
+
+
+def text(export: Callable[..., int], name: str) -> str:
+    """:func:`text_function`'s call made once: ``export`` (of the same shape) called on
+    ``name``, through the module that releases the GIL. For an export whose arguments start
+    with an object's handle (a method: ``functools.partial(export, handle)``)."""
     try:
         data = _str_encode(name)
     except TypeError:
@@ -221,9 +267,14 @@ def text(export: Callable[..., int], name: str) -> str:
         give_buffer(pair)
         return result
     give_buffer(pair)
+    return _longer_text(export, data, n)
+
+
+def _longer_text(export: Callable[..., int], data: bytes, n: int) -> str:
+    """After a pooled call of a text export on ``data`` returned ``n``, not a length that fit:
+    its failure, or the text written into a buffer of ``n`` bytes (the GIL released)."""
     if n == FAILED:
         raise thread_error()
-    # Longer than the pooled buffer: a buffer of the length the export asked for.
     out = new_uncleared("char[]", n)
     written = export(data, len(data), out, n)
     if written == FAILED:
