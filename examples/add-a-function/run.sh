@@ -43,7 +43,9 @@ for patch in "${patches[@]}"; do
   fi
 
   say "$name: tests: the boundary's (every export guarded, panics caught), then the Python ones"
-  (cd "$tree/rust" && cargo test --quiet ffi::)
+  # One test at a time: at a patch's own commit, some tests count process-wide objects while
+  # others may run (one such count once saw another test's objects go).
+  (cd "$tree/rust" && cargo test --quiet ffi:: -- --test-threads=1)
   # From an empty directory, so that the installed package is imported, not the tree's.
   mkdir "$work/run-$name"
   (cd "$work/run-$name" && "$work/venv-$name/bin/python" -m pytest -q -p no:cacheprovider \
