@@ -5,7 +5,8 @@
 # changes (a function: at most 3 source files, 30 lines of code; a new object type: 4 and 60,
 # as its "limits:" line states); then the header and the typing stub are
 # regenerated, the tree is built and installed into a fresh venv, and the Rust boundary's tests
-# and the Python tests the patch adds or changes run there.
+# and the Python tests the patch adds or changes run there; greeter.shout's instructions per
+# call are printed beside greet's.
 #   PYTHON=.venv/bin/python examples/add-a-function/run.sh [PATCH...]
 # The Rust build goes to $SHOUT_TARGET_DIR (default rust/target/add-a-function), so a second
 # run is incremental.
@@ -50,5 +51,13 @@ for patch in "${patches[@]}"; do
   mkdir "$work/run-$name"
   (cd "$work/run-$name" && "$work/venv-$name/bin/python" -m pytest -q -p no:cacheprovider \
     -c "$tree/pyproject.toml" --rootdir "$tree" "${tests[@]/#/$tree/}")
+
+  # The recipe's text function, as users add theirs: its instructions per call beside greet's
+  # (scripts/callgrind_calls.py's recipe row measures greeter.shout where the package has it).
+  if [ "$name" = shout ] && command -v valgrind >/dev/null; then
+    say "$name: instructions per call of greeter.shout beside greet (callgrind)"
+    "$PYTHON" "$tree/scripts/callgrind_calls.py" --python "$work/venv-$name/bin/python" \
+      --case 'greet("World")' --case 'a recipe-shaped text function'
+  fi
 done
 say "done"
