@@ -68,12 +68,10 @@ __all__ = [
     "code_error",
     "encode",
     "ffi",
-    "give_status",
     "lib",
     "new_status",
     "short_lib",
     "status_error",
-    "take_status",
     "thread_error",
     "uses_pointer",
 ]
@@ -140,8 +138,8 @@ def new_status() -> Any:
 # list.pop and list.append are atomic under the GIL. The pool starts with a few, so that one
 # call at a time never empties it: a list emptied and refilled is reallocated each time.
 _statuses: list[Any] = [new_status() for _ in range(4)]
-take_status = _take_status = _statuses.pop
-give_status = _give_status = _statuses.append
+_take_status = _statuses.pop
+_give_status = _statuses.append
 
 
 def call(export: Callable[..., Any], *args: Any) -> Any:

@@ -138,6 +138,13 @@ def _function_name(export: Callable[..., Any]) -> str:
     return name.removeprefix("greeter_")
 
 
+def _short_call(export: Callable[..., Any]) -> Callable[..., Any]:
+    """The same export in the module that keeps the GIL when its docs mark it ``Short call:``
+    (the short module declares only those), else ``export`` itself."""
+    short: Callable[..., Any] = getattr(short_lib, getattr(export, "__name__", ""), export)
+    return short
+
+
 def owned_function(
     export: Callable[..., Any], doc: str, function_name: str | None = None
 ) -> Callable[[str], RustString]:
@@ -150,7 +157,7 @@ def owned_function(
     module that keeps the GIL. Raises TypeError for a non-str, UnicodeEncodeError for a lone
     surrogate, and the exception the export's failure describes.
     """
-    short = getattr(short_lib, getattr(export, "__name__", ""), export)
+    short = _short_call(export)
     # The names the call uses, bound to the closure: reading one costs less than a global.
     str_encode, new_string, string, null = _str_encode, _new_object, _string, NULL
 
@@ -214,7 +221,7 @@ def text_function(
     a non-str, UnicodeEncodeError for a lone surrogate, and the exception the export's failure
     describes.
     """
-    short = getattr(short_lib, getattr(export, "__name__", ""), export)
+    short = _short_call(export)
     # The names the call uses, bound to the closure: reading one costs less than a global.
     str_encode, take, give, new, buffer_len = (
         _str_encode,
